@@ -1,0 +1,1 @@
+"""Lienlac contactbook package."""

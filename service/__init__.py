@@ -1,0 +1,1 @@
+"""Lienlac service core: app factory, configuration, database, accounts, roster, permissions."""

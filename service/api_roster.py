@@ -1,0 +1,2 @@
+"""HTTP: roster administration (filled in by the roster admin work)."""
+blueprints = ()

@@ -1,0 +1,104 @@
+"""The application factory."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+
+from flask import Flask
+
+from . import jobs, realtime
+from .accounts import LogSmsSender
+from .config import Config
+from .db import db, init_database
+from .errors import register_error_handlers
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_smorest import Api
+from .logs import configure_logging, init_request_logging
+
+log = logging.getLogger("lienlac.app")
+
+#: domain packages; each may have ``api.py`` (``blp``, a flask-smorest Blueprint, or ``blueprints``)
+#: and ``events.py`` (Socket.IO handlers), imported here in this order.
+DOMAIN_PACKAGES = ("notifications", "messaging", "contactbook", "nutrition", "schedules")
+API_PREFIX = "/api/v1"
+
+
+def _optional_module(name: str):
+    if importlib.util.find_spec(name) is None:
+        return None
+    return importlib.import_module(name)
+
+
+def _blueprints(module):
+    if module is None:
+        return []
+    return list(getattr(module, "blueprints", None) or [module.blp])
+
+
+def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
+    """``web=False`` (worker, CLI): no Socket.IO server, events go out through a write-only emitter."""
+    config = config or Config.from_env()
+    configure_logging(config.log_level)
+    app = Flask("lienlac")
+    app.config.update(
+        LIENLAC=config,
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=config.max_upload_bytes + 64 * 1024,
+        API_TITLE="Lienlac mobile API",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        API_SPEC_OPTIONS={
+            "info": {"description": "The contract the Lienlac mobile app is written against. "
+                                    "See mobile_api_docs/GUIDE.md."},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["lienlac.sms"] = LogSmsSender()
+
+    init_database(config.database_url)
+    jobs.configure(app, config.redis_url, inline=config.jobs_inline)
+
+    @app.before_request
+    def _open_db():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close_db(_exc):
+        if not db.is_closed() and not db.in_transaction():
+            db.close()
+
+    init_request_logging(app)
+    api = Api(app)
+    app.extensions["lienlac.api"] = api
+    register_error_handlers(app)  # after flask-smorest's, so the API.md envelope wins
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+
+    from . import api_accounts, api_roster, health
+
+    app.register_blueprint(health.bp)
+    for blp in (*api_accounts.blueprints, *api_roster.blueprints):
+        api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
+    for package in DOMAIN_PACKAGES:
+        for blp in _blueprints(_optional_module(f"{package}.api")):
+            api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
+        _optional_module(f"{package}.events")
+        setup = getattr(_optional_module(f"{package}.setup"), "init_app", None)
+        if setup:
+            setup(app, config)
+
+    # login and OTP limits per phone number and per client address (Redis storage when configured)
+    limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=config.redis_url or "memory://",
+                      key_prefix="lienlac", headers_enabled=True, strategy="moving-window")
+    api_accounts.apply_rate_limits(app, limiter, config)
+    if web:
+        realtime.init_app(app, config)
+    else:
+        realtime.configure_emitter(config.redis_url)
+    return app

@@ -1,0 +1,83 @@
+"""Configuration from the environment (12-factor).
+
+Every process (web, worker, CLI) builds its Config with ``Config.from_env()``; tests build
+one directly and override what they need.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_dir() -> Path:
+    return Path(os.environ.get("LIENLAC_INSTANCE", Path.cwd() / "instance"))
+
+
+def _secret_key(instance: Path) -> str:
+    """The embedded default generates a secret on first run and keeps it in the instance folder."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+@dataclasses.dataclass
+class Config:
+    database_url: str = "sqlite:///instance/lienlac.sqlite3"
+    redis_url: str | None = None
+    secret_key: str = ""
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 60 * 60 * 24 * 30
+    firebase_credentials: str | None = None
+    firebase_project_id: str | None = None
+    fcm_endpoint: str | None = None
+    fcm_rate_per_second: float = 500.0
+    timezone: str = "Asia/Ho_Chi_Minh"
+    upload_dir: str = "instance/uploads"
+    max_upload_bytes: int = 10 * 1024 * 1024
+    login_rate_limit: str = "10 per minute"
+    otp_rate_limit: str = "5 per 10 minutes"
+    socketio_async_mode: str = "threading"
+    jobs_inline: bool = False  # embedded default: run jobs synchronously instead of a thread pool
+    testing: bool = False
+    log_level: str = "INFO"
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Config":
+        env = os.environ if env is None else env
+        instance = _instance_dir()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'lienlac.sqlite3'}"
+        secret = env.get("SECRET_KEY") or _secret_key(instance)
+        return cls(
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=secret,
+            access_token_seconds=int(env.get("JWT_ACCESS_SECONDS", 900)),
+            refresh_token_seconds=int(env.get("JWT_REFRESH_SECONDS", 60 * 60 * 24 * 30)),
+            firebase_credentials=env.get("FIREBASE_CREDENTIALS") or None,
+            firebase_project_id=env.get("FIREBASE_PROJECT_ID") or None,
+            fcm_endpoint=env.get("FCM_ENDPOINT") or None,
+            fcm_rate_per_second=float(env.get("FCM_RATE_PER_SECOND", 500)),
+            timezone=env.get("TIMEZONE", "Asia/Ho_Chi_Minh"),
+            upload_dir=env.get("UPLOAD_DIR") or str(instance / "uploads"),
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
+            login_rate_limit=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+            otp_rate_limit=env.get("OTP_RATE_LIMIT", "5 per 10 minutes"),
+            socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
+            jobs_inline=_bool(env.get("JOBS_INLINE")),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,153 @@
+"""Accounts and roster tables. Other packages reach them only through ``service`` functions."""
+from __future__ import annotations
+
+import peewee as pw
+
+from .db import BaseModel, utcnow
+
+STAFF_ROLES = ("admin", "teacher", "cafeteria")
+
+
+class User(BaseModel):
+    id = pw.BigAutoField()
+    phone = pw.CharField(max_length=20, unique=True, null=True)  # E.164, e.g. +84912345678
+    name = pw.CharField(max_length=200)
+    email = pw.CharField(max_length=200, null=True)
+    password_hash = pw.CharField(max_length=200, null=True)
+    sourced_id = pw.CharField(max_length=100, unique=True, null=True)  # OneRoster users.sourcedId
+    is_active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class School(BaseModel):
+    id = pw.BigAutoField()
+    name = pw.CharField(max_length=200)
+    code = pw.CharField(max_length=50, null=True)
+    timezone = pw.CharField(max_length=64, default="Asia/Ho_Chi_Minh")
+    sourced_id = pw.CharField(max_length=100, unique=True, null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class SchoolYear(BaseModel):
+    id = pw.BigAutoField()
+    school = pw.ForeignKeyField(School, backref="years", on_delete="CASCADE")
+    name = pw.CharField(max_length=100)
+    starts_on = pw.DateField()
+    ends_on = pw.DateField()
+    sourced_id = pw.CharField(max_length=100, unique=True, null=True)
+
+
+class Term(BaseModel):
+    id = pw.BigAutoField()
+    school_year = pw.ForeignKeyField(SchoolYear, backref="terms", on_delete="CASCADE")
+    name = pw.CharField(max_length=100)
+    starts_on = pw.DateField()
+    ends_on = pw.DateField()
+    sourced_id = pw.CharField(max_length=100, unique=True, null=True)
+
+
+class StaffRole(BaseModel):
+    id = pw.BigAutoField()
+    user = pw.ForeignKeyField(User, backref="staff_roles", on_delete="CASCADE")
+    school = pw.ForeignKeyField(School, backref="staff", on_delete="CASCADE")
+    role = pw.CharField(max_length=20)  # admin | teacher | cafeteria
+
+    class Meta:
+        indexes = ((("user", "school", "role"), True),)
+
+
+class SchoolClass(BaseModel):
+    """A class (lớp), e.g. 10A1, with its homeroom teacher (giáo viên chủ nhiệm)."""
+
+    id = pw.BigAutoField()
+    school = pw.ForeignKeyField(School, backref="classes", on_delete="CASCADE")
+    school_year = pw.ForeignKeyField(SchoolYear, null=True, on_delete="SET NULL")
+    name = pw.CharField(max_length=100)
+    grade = pw.IntegerField(null=True)  # 1..12
+    homeroom_teacher = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    sourced_id = pw.CharField(max_length=100, unique=True, null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class ClassTeacher(BaseModel):
+    """A subject teacher of a class (the homeroom teacher is on the class itself)."""
+
+    id = pw.BigAutoField()
+    school_class = pw.ForeignKeyField(SchoolClass, backref="teachers", on_delete="CASCADE")
+    teacher = pw.ForeignKeyField(User, backref="teaching", on_delete="CASCADE")
+    subject = pw.CharField(max_length=100, default="")
+
+    class Meta:
+        indexes = ((("school_class", "teacher", "subject"), True),)
+
+
+class Student(BaseModel):
+    id = pw.BigAutoField()
+    school = pw.ForeignKeyField(School, backref="students", on_delete="CASCADE")
+    school_class = pw.ForeignKeyField(SchoolClass, backref="students", null=True, on_delete="SET NULL")
+    name = pw.CharField(max_length=200)
+    national_id = pw.CharField(max_length=32, unique=True, null=True)  # mã định danh học sinh
+    birth_date = pw.DateField(null=True)
+    sourced_id = pw.CharField(max_length=100, unique=True, null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class StudentGuardian(BaseModel):
+    id = pw.BigAutoField()
+    student = pw.ForeignKeyField(Student, backref="guardian_links", on_delete="CASCADE")
+    guardian = pw.ForeignKeyField(User, backref="children_links", on_delete="CASCADE")
+    relationship = pw.CharField(max_length=30, default="guardian")  # mother, father, guardian, ...
+
+    class Meta:
+        indexes = ((("student", "guardian"), True),)
+
+
+class InviteCode(BaseModel):
+    """A code the school hands a family; a guardian claims the child with it."""
+
+    id = pw.BigAutoField()
+    code_hash = pw.CharField(max_length=64, unique=True)
+    student = pw.ForeignKeyField(Student, on_delete="CASCADE")
+    relationship = pw.CharField(max_length=30, default="guardian")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    used_at = pw.DateTimeField(null=True)
+    used_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+
+
+class OtpCode(BaseModel):
+    id = pw.BigAutoField()
+    phone = pw.CharField(max_length=20, index=True)
+    code_hash = pw.CharField(max_length=200)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    attempts = pw.IntegerField(default=0)
+    consumed_at = pw.DateTimeField(null=True)
+    locked = pw.BooleanField(default=False)
+
+
+class RefreshToken(BaseModel):
+    """Rotating refresh tokens; every login starts a family, reuse of a used one revokes it."""
+
+    id = pw.BigAutoField()
+    token_hash = pw.CharField(max_length=64, unique=True)
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    family = pw.CharField(max_length=36, index=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+class RevokedFamily(BaseModel):
+    """Token families ended by logout or refresh-token reuse: their access tokens stop at once."""
+
+    family = pw.CharField(max_length=36, primary_key=True)
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    revoked_at = pw.DateTimeField(default=utcnow)
+    reason = pw.CharField(max_length=20)
+
+
+MODELS = [User, School, SchoolYear, Term, StaffRole, SchoolClass, ClassTeacher, Student,
+          StudentGuardian, InviteCode, OtpCode, RefreshToken, RevokedFamily]

@@ -1,0 +1,132 @@
+"""Shared fixtures: an app on a real database (SQLite file and PostgreSQL), clients, factories.
+
+Every test that takes ``app`` runs once per backend in ``LIENLAC_TEST_DBS`` (default both).
+PostgreSQL gets one database per test session, migrated once and truncated between tests;
+SQLite gets a fresh copy of a migrated template file per test.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import peewee
+import pytest
+import redis as redis_lib
+
+from service import db as dbmod
+from service.config import Config
+
+from .support import factories
+from .support.servers import PG_ADMIN_URL, REDIS_BASE_URL
+
+BACKENDS = [b for b in os.environ.get("LIENLAC_TEST_DBS", "sqlite,postgres").split(",") if b]
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    name = f"lienlac_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = peewee.PostgresqlDatabase(**_pg_params(PG_ADMIN_URL))
+    admin.connect()
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    admin.close()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    dbmod.init_database(url)
+    dbmod.migrate()
+    dbmod.db.close_all() if hasattr(dbmod.db.obj, "close_all") else dbmod.db.close()
+    yield url
+    admin.connect()
+    admin.execute_sql(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+def _pg_params(url):
+    from playhouse.db_url import parse
+
+    return parse(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    dbmod.init_database(f"sqlite:///{path}")
+    dbmod.migrate()
+    dbmod.db.close()
+    return path
+
+
+def _truncate_all(url: str) -> None:
+    database = dbmod.make_database(url)
+    database.connect()
+    tables = [t for t in database.get_tables() if not t.startswith("schema_migration")]
+    if tables:
+        database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    database.close_all() if hasattr(database, "close_all") else database.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        _truncate_all(url)
+        return url
+    template = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "lienlac.sqlite3"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    def make(database_url, **overrides):
+        values = dict(database_url=database_url, redis_url=None, secret_key="test-secret-" + uuid.uuid4().hex,
+                      testing=True, jobs_inline=True, upload_dir=str(tmp_path / "uploads"),
+                      login_rate_limit="1000 per minute", otp_rate_limit="1000 per minute",
+                      extra={"ip_rate_limit": "10000 per minute"})
+        values.update(overrides)
+        return Config(**values)
+
+    return make
+
+
+@pytest.fixture
+def config(database_url, make_config):
+    return make_config(database_url)
+
+
+@pytest.fixture
+def app(config):
+    from service.app import create_app
+
+    app = create_app(config)
+    ctx = app.app_context()
+    ctx.push()
+    dbmod.db.connect(reuse_if_open=True)
+    yield app
+    if not dbmod.db.is_closed():
+        dbmod.db.close()
+    ctx.pop()
+    obj = dbmod.db.obj
+    if hasattr(obj, "close_all"):
+        obj.close_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make(app):
+    """Roster factories bound to the test database: ``make.school()``, ``make.guardian(student)``, ..."""
+    return factories.Factory(app)
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database of its own, flushed before the test."""
+    url = REDIS_BASE_URL + "/" + os.environ.get("LIENLAC_TEST_REDIS_DB", "9")
+    redis_lib.Redis.from_url(url).flushdb()
+    return url
