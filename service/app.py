@@ -80,10 +80,10 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     register_error_handlers(app)  # after flask-smorest's, so the API.md envelope wins
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
-    from . import api_accounts, api_roster, health
+    from . import api_accounts, api_import, api_roster, health
 
     app.register_blueprint(health.bp)
-    for blp in (*api_accounts.blueprints, *api_roster.blueprints):
+    for blp in (*api_accounts.blueprints, *api_roster.blueprints, *api_import.blueprints):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     for package in DOMAIN_PACKAGES:
         for blp in _blueprints(_optional_module(f"{package}.api")):
@@ -100,5 +100,5 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     if web:
         realtime.init_app(app, config)
     else:
-        realtime.configure_emitter(config.redis_url)
+        realtime.configure_emitter(config)
     return app

@@ -51,6 +51,7 @@ class Config:
     login_rate_limit: str = "10 per minute"
     otp_rate_limit: str = "5 per 10 minutes"
     socketio_async_mode: str = "threading"
+    socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
     jobs_inline: bool = False  # embedded default: run jobs synchronously instead of a thread pool
     testing: bool = False
     log_level: str = "INFO"
@@ -78,6 +79,7 @@ class Config:
             login_rate_limit=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
             otp_rate_limit=env.get("OTP_RATE_LIMIT", "5 per 10 minutes"),
             socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
+            socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),
             log_level=env.get("LOG_LEVEL", "INFO"),
         )

@@ -30,19 +30,21 @@ def init_app(app, config) -> None:
                   json=None, logger=False, engineio_logger=False)
     if config.redis_url:
         kwargs["message_queue"] = config.redis_url
-        kwargs["channel"] = "lienlac-socketio"
+        kwargs["channel"] = config.socketio_channel
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     socketio.init_app(app, **kwargs)
     app.extensions["lienlac.socketio_ready"] = True
     _register_connection_handlers()
-    configure_emitter(config.redis_url)
+    configure_emitter(config)
 
 
-def configure_emitter(redis_url: str | None) -> None:
+def configure_emitter(config) -> None:
     """For processes without a web server (worker, CLI): a write-only emitter on the queue."""
-    if redis_url and _external["url"] != redis_url:
-        _external["emitter"] = SocketIO(message_queue=redis_url, channel="lienlac-socketio")
-        _external["url"] = redis_url
+    key = (config.redis_url, config.socketio_channel)
+    if config.redis_url and _external["url"] != key:
+        _external["emitter"] = SocketIO(message_queue=config.redis_url, channel=config.socketio_channel,
+                                        write_only=True)
+        _external["url"] = key
 
 
 def emit_to(room: str, event: str, data) -> None:

@@ -1,0 +1,2 @@
+"""HTTP: OneRoster import as a background job (filled in by the OneRoster work)."""
+blueprints = ()
