@@ -149,5 +149,21 @@ class RevokedFamily(BaseModel):
     reason = pw.CharField(max_length=20)
 
 
+class RosterImport(BaseModel):
+    """A OneRoster upload and the background job importing it (``service.oneroster``)."""
+
+    id = pw.BigAutoField()
+    school = pw.ForeignKeyField(School, backref="roster_imports", on_delete="CASCADE")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    status = pw.CharField(max_length=20, default="queued")  # queued | running | done | failed
+    file_name = pw.CharField(max_length=200, default="")
+    payload = pw.BlobField(null=True)  # the uploaded zip; dropped once the import has finished
+    counts = pw.TextField(null=True)  # JSON: {kind: {created, updated, unchanged, removed}}
+    errors = pw.TextField(null=True)  # JSON: [{file, line, column, message}]
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
 MODELS = [User, School, SchoolYear, Term, StaffRole, SchoolClass, ClassTeacher, Student,
-          StudentGuardian, InviteCode, OtpCode, RefreshToken, RevokedFamily]
+          StudentGuardian, InviteCode, OtpCode, RefreshToken, RevokedFamily, RosterImport]
