@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from zoneinfo import ZoneInfo
 
 from . import roster
 from .db import write_transaction
-from .models import SchoolYear, Term
+
+TIMEZONE = "Asia/Ho_Chi_Minh"
 
 FIRST = ["An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Khánh", "Lan", "Linh",
          "Minh", "Nam", "Ngọc", "Phúc", "Quân", "Thảo", "Trang", "Tuấn", "Vy"]
@@ -36,17 +38,23 @@ def _free_phone(prefix: str) -> str:
 
 
 def seed_demo(classes: int = 3, students_per_class: int = 10) -> dict:
-    today = dt.date.today()
+    """One more demo school (the database may hold others); returns the JSON ``lienlac seed-demo`` prints.
+
+    The guardian's child is ``student_id``, in ``class_id``, whose homeroom teacher is ``teacher``
+    (who also teaches Toán in the other classes). Every account's password is new on every run.
+    """
+    if classes < 1 or students_per_class < 1:
+        raise ValueError("seed-demo needs at least one class and one student per class")
+    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
     year_start = dt.date(today.year if today.month >= 8 else today.year - 1, 9, 5)
+    year_end = dt.date(year_start.year + 1, 5, 31)
     accounts = {}
     with write_transaction():
-        school = roster.create_school("Trường THCS Lê Quý Đôn (demo)", code=f"DEMO{secrets.randbelow(10**6):06d}")
-        year = SchoolYear.create(school=school, name=f"{year_start.year}-{year_start.year + 1}",
-                                 starts_on=year_start, ends_on=dt.date(year_start.year + 1, 5, 31))
-        Term.create(school_year=year, name="Học kỳ I", starts_on=year_start,
-                    ends_on=dt.date(year_start.year + 1, 1, 15))
-        Term.create(school_year=year, name="Học kỳ II", starts_on=dt.date(year_start.year + 1, 1, 16),
-                    ends_on=dt.date(year_start.year + 1, 5, 31))
+        school = roster.create_school("Trường THCS Lê Quý Đôn (demo)", code=f"DEMO{secrets.randbelow(10**6):06d}",
+                                      timezone=TIMEZONE)
+        year = roster.create_school_year(school.id, f"{year_start.year}-{year_start.year + 1}", year_start, year_end)
+        roster.create_term(year.id, "Học kỳ I", year_start, dt.date(year_start.year + 1, 1, 15))
+        roster.create_term(year.id, "Học kỳ II", dt.date(year_start.year + 1, 1, 16), year_end)
         people = {"admin": ("Hiệu trưởng Trần Văn Hùng", "90"), "teacher": ("Cô Nguyễn Thị Lan", "91"),
                   "cafeteria": ("Bếp trưởng Lê Thị Hoa", "93"), "guardian": ("Phạm Văn Minh", "98")}
         users = {}
