@@ -4,7 +4,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import hmac
 import logging
+import re
 import secrets
 import uuid
 from typing import Protocol
@@ -14,8 +16,9 @@ import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
+from peewee import IntegrityError
 
-from .db import db, utcnow, write_transaction
+from .db import db, is_postgres, utcnow, write_transaction
 from .errors import Unauthorized, ValidationError
 from .models import OtpCode, RefreshToken, RevokedFamily, User
 from .signals import logged_out
@@ -29,17 +32,34 @@ JWT_ALGORITHM = "HS256"
 
 
 # --- phone numbers -------------------------------------------------------------------------
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-]+$")
+
+
+def _bad_phone() -> ValidationError:
+    return ValidationError("Not a phone number.", fields={"phone": ["Not a phone number."]})
+
+
 def normalize_phone(raw: str) -> str:
-    """Vietnamese ``0912 345 678``, ``+84 912 345 678`` and ``84912345678`` are one number (E.164)."""
-    text = (raw or "").strip()
-    if text.startswith("84") and not text.startswith("+"):
-        text = "+" + text
+    """Vietnamese ``0912 345 678``, ``+84 912 345 678`` and ``84912345678`` are one number (E.164).
+
+    Only digits, spaces, ``()``, ``.``, ``-`` and a leading ``+`` are accepted (phonenumbers would
+    otherwise read letters as keypad digits and drop a trailing extension), and the number must be
+    a valid one for its country.
+    """
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not _PHONE_CHARS.match(text):
+        raise _bad_phone()
+    digits = re.sub(r"\D", "", text)
+    # "84 912 345 678" is international without the "+"; a national number without its leading 0
+    # may start with 84 too (Vinaphone 084...), but has at most 10 digits.
+    if not text.startswith("+") and digits.startswith("84") and len(digits) >= 11:
+        text = "+" + digits
     try:
         number = phonenumbers.parse(text, "VN")
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError("Not a phone number.", fields={"phone": ["Not a phone number."]}) from exc
-    if not phonenumbers.is_possible_number(number):
-        raise ValidationError("Not a phone number.", fields={"phone": ["Not a phone number."]})
+        raise _bad_phone() from exc
+    if not phonenumbers.is_valid_number(number):
+        raise _bad_phone()
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -67,9 +87,10 @@ def find_user_by_phone(phone: str) -> User | None:
 
 def login_with_password(phone: str, password: str) -> User:
     user = find_user_by_phone(phone)
-    if user is None or not user.is_active or not check_password(user, password):
-        if user is None:
-            _hasher.hash(password)
+    if user is None:
+        _hasher.hash(password)  # the same cost as checking a real account's password
+        raise Unauthorized("Wrong phone number or password.")
+    if not check_password(user, password) or not user.is_active:
         raise Unauthorized("Wrong phone number or password.")
     return user
 
@@ -103,6 +124,21 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _otp_hash(phone: str, code: str, salt: str | None = None) -> str:
+    """Keyed hash of an OTP: a million codes are trivial to try against a plain hash, not without the key.
+
+    (HMAC rather than argon2: the check runs inside a write transaction holding the code's row lock.)
+    """
+    salt = salt or secrets.token_hex(8)
+    mac = hmac.new(_secret().encode(), f"otp:{salt}:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+    return f"{salt}${mac}"
+
+
+def _otp_matches(stored: str, phone: str, code: str) -> bool:
+    salt, _, _mac = stored.partition("$")
+    return bool(salt) and hmac.compare_digest(stored, _otp_hash(phone, code, salt))
+
+
 def request_otp(phone: str, sender: SmsSender, now: dt.datetime | None = None) -> None:
     """Issue a 6-digit code valid 5 minutes; earlier unused codes for the number stop working."""
     phone = normalize_phone(phone)
@@ -111,9 +147,14 @@ def request_otp(phone: str, sender: SmsSender, now: dt.datetime | None = None) -
     with write_transaction():
         OtpCode.update(consumed_at=now).where(
             (OtpCode.phone == phone) & OtpCode.consumed_at.is_null()).execute()
-        OtpCode.create(phone=phone, code_hash=_hasher.hash(code), created_at=now,
+        OtpCode.create(phone=phone, code_hash=_otp_hash(phone, code), created_at=now,
                        expires_at=now + OTP_LIFETIME)
     sender.send(phone, f"Ma xac thuc Lienlac cua ban: {code}. Hieu luc 5 phut.")
+
+
+def _for_update(query):
+    """Lock the selected rows on PostgreSQL; SQLite's IMMEDIATE write transaction already serialises."""
+    return query.for_update() if is_postgres() else query
 
 
 def verify_otp(phone: str, code: str, now: dt.datetime | None = None) -> User:
@@ -122,29 +163,31 @@ def verify_otp(phone: str, code: str, now: dt.datetime | None = None) -> User:
     now = now or utcnow()
     failure = Unauthorized("The code is wrong or has expired.")
     with write_transaction():
-        otp = (OtpCode.select().where((OtpCode.phone == phone) & OtpCode.consumed_at.is_null())
-               .order_by(OtpCode.id.desc()).first())
-        if otp is None or otp.locked or otp.expires_at < now:
+        # the row is locked so that concurrent wrong guesses each count (no lost attempts)
+        otp = _for_update(OtpCode.select().where((OtpCode.phone == phone) & OtpCode.consumed_at.is_null())
+                          .order_by(OtpCode.id.desc())).first()
+        if otp is None or otp.locked or otp.attempts >= OTP_MAX_TRIES or otp.expires_at < now:
             raise failure
-        try:
-            good = _hasher.verify(otp.code_hash, (code or "").strip())
-        except (VerificationError, InvalidHashError):
-            good = False
+        good = _otp_matches(otp.code_hash, phone, (code or "").strip())
         if not good:
-            otp.attempts += 1
-            otp.locked = otp.attempts >= OTP_MAX_TRIES
-            otp.save()
+            attempts = otp.attempts + 1
+            OtpCode.update(attempts=attempts, locked=attempts >= OTP_MAX_TRIES).where(
+                OtpCode.id == otp.id).execute()
     # the failed attempt above is committed before we answer
     if not good:
         raise failure
     with write_transaction():
         updated = OtpCode.update(consumed_at=now).where(
-            (OtpCode.id == otp.id) & OtpCode.consumed_at.is_null()).execute()
+            (OtpCode.id == otp.id) & OtpCode.consumed_at.is_null() & (OtpCode.locked == False)).execute()  # noqa: E712
         if not updated:  # a concurrent verify used it first
             raise failure
         user = User.get_or_none(User.phone == phone)
         if user is None:
-            user = User.create(phone=phone, name="")
+            try:
+                with db.atomic():  # savepoint: the roster may create the same number concurrently
+                    user = User.create(phone=phone, name="")
+            except IntegrityError:
+                user = User.get(User.phone == phone)
     if not user.is_active:
         raise failure
     return user
@@ -200,17 +243,18 @@ def refresh_session(token: str, now: dt.datetime | None = None) -> dict:
         if row is None or row.revoked_at is not None or row.expires_at < now:
             raise failure
         claimed = RefreshToken.update(used_at=now).where(
-            (RefreshToken.id == row.id) & RefreshToken.used_at.is_null()).execute()
+            (RefreshToken.id == row.id) & RefreshToken.used_at.is_null()
+            & RefreshToken.revoked_at.is_null()).execute()
         if not claimed:
             reused = True
             revoke_family(row.family, row.user_id, "reuse", now)
             log.warning("refresh token reuse; family revoked", extra={"user_id": row.user_id})
         else:
+            user = User.get_or_none(User.id == row.user_id)
+            if user is None or not user.is_active:
+                raise failure
             new_refresh = _new_refresh(row.user_id, row.family, now)
     if reused:
-        raise failure
-    user = User.get_by_id(row.user_id)
-    if not user.is_active:
         raise failure
     access, lifetime = issue_access_token(user.id, row.family, now)
     return {"access_token": access, "refresh_token": new_refresh, "expires_in": lifetime, "user": user}
@@ -219,7 +263,10 @@ def refresh_session(token: str, now: dt.datetime | None = None) -> dict:
 def logout(user: User, family: str, device_token: str | None = None) -> None:
     with write_transaction():
         revoke_family(family, user.id, "logout")
-    logged_out.send(user, user_id=user.id, device_token=device_token)
+    try:  # the session has ended whatever a receiver does; its failure must not turn logout into a 500
+        logged_out.send(user, user_id=user.id, device_token=device_token)
+    except Exception as exc:  # noqa: BLE001 - no traceback: its text could carry the device token
+        log.error("logged_out receiver failed: %s", type(exc).__name__, extra={"user_id": user.id})
 
 
 def decode_access_token(token: str) -> dict:
@@ -237,7 +284,11 @@ def decode_access_token(token: str) -> dict:
 
 def user_from_token(token: str) -> tuple[User, dict]:
     claims = decode_access_token(token)
-    user = User.get_or_none(User.id == int(claims["sub"]))
+    try:
+        user_id = int(claims["sub"])
+    except (TypeError, ValueError) as exc:
+        raise Unauthorized("The access token is not valid.") from exc
+    user = User.get_or_none(User.id == user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The access token is not valid.")
     if RevokedFamily.get_or_none(RevokedFamily.family == claims["fam"]) is not None:
@@ -274,3 +325,27 @@ def current_user() -> User:
 
 def set_password(user_id: int, password: str) -> None:
     User.update(password_hash=hash_password(password)).where(User.id == user_id).execute()
+
+
+def revoke_other_sessions(user_id: int, keep_family: str | None, reason: str = "password",
+                          now: dt.datetime | None = None) -> int:
+    """End every session of the user but ``keep_family`` (e.g. after a password change)."""
+    now = now or utcnow()
+    families = {r.family for r in RefreshToken.select(RefreshToken.family).where(
+        (RefreshToken.user == user_id) & RefreshToken.revoked_at.is_null())}
+    families.discard(keep_family)
+    for family in families:
+        revoke_family(family, user_id, reason, now)
+    return len(families)
+
+
+def update_profile(user: User, name: str | None = None, password: str | None = None,
+                   keep_family: str | None = None) -> User:
+    """``PATCH /me``: a new name and/or password; a new password ends the user's other sessions."""
+    with write_transaction():
+        if name is not None:
+            User.update(name=name).where(User.id == user.id).execute()
+        if password is not None:
+            set_password(user.id, password)
+            revoke_other_sessions(user.id, keep_family)
+    return User.get_by_id(user.id)

@@ -1,10 +1,10 @@
 """HTTP: login, OTP, token refresh, logout, /me and claiming a child with an invite code."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from . import accounts, roster
 from .accounts import login_required
@@ -75,6 +75,12 @@ class MeOut(Schema):
 class MeUpdateIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     password = fields.String(validate=validate.Length(min=8, max=256), load_only=True)
+
+    @pre_load
+    def _strip_name(self, data, **kwargs):
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            data = {**data, "name": data["name"].strip()}
+        return data
 
 
 class ClaimIn(Schema):
@@ -153,12 +159,9 @@ class Me(MethodView):
     @me_blp.response(200, MeOut)
     @login_required
     def patch(self, body):
-        """Change my name or password."""
-        if "name" in body:
-            g.user.name = body["name"]
-            g.user.save()
-        if "password" in body:
-            accounts.set_password(g.user.id, body["password"])
+        """Change my name or password (a new password ends my other sessions)."""
+        g.user = accounts.update_profile(g.user, name=body.get("name"), password=body.get("password"),
+                                         keep_family=g.token_claims["fam"])
         return _me(g.user)
 
 
@@ -190,7 +193,12 @@ def apply_rate_limits(app, limiter, config) -> None:
 
     limits = {"auth.login": config.login_rate_limit, "auth.otp_request": config.otp_rate_limit,
               "auth.otp_verify": config.login_rate_limit}
+    ip_limit = config.extra.get("ip_rate_limit", "60 per minute")
     for endpoint, limit in limits.items():
         view = app.view_functions[endpoint]
-        limiter.limit(limit, key_func=phone_key, scope=endpoint + ":phone")(view)
-        limiter.limit(config.extra.get("ip_rate_limit", "60 per minute"), scope=endpoint + ":ip")(view)
+        # flask-limiter checks decorated limits only when its wrapper runs (its before_request hook
+        # applies application/default limits only), so the wrapper must replace the registered view.
+        # Both limits are registered under the view's name; the innermost wrapper checks them all.
+        view = limiter.limit(limit, key_func=phone_key, scope=endpoint + ":phone")(view)
+        view = limiter.limit(ip_limit, scope=endpoint + ":ip")(view)
+        app.view_functions[endpoint] = view

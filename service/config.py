@@ -82,4 +82,5 @@ class Config:
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            extra={"ip_rate_limit": env["IP_RATE_LIMIT"]} if env.get("IP_RATE_LIMIT") else {},
         )

@@ -122,7 +122,10 @@ def register_error_handlers(app: Flask) -> None:
         response = envelope(status, message, fields=fields)
         if status == 429:
             retry = (exc.get_response().headers.get("Retry-After") if hasattr(exc, "get_response") else None)
-            response.headers["Retry-After"] = retry or "60"
+            # flask-limiter's RateLimitExceeded (it has .limit): the limiter's after_request hook sets the
+            # real Retry-After; a default here would win over it (it keeps the larger of the two)
+            if retry or getattr(exc, "limit", None) is None:
+                response.headers["Retry-After"] = retry or "60"
         if status == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
