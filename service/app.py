@@ -5,7 +5,7 @@ import importlib
 import importlib.util
 import logging
 
-from flask import Flask
+from flask import Flask, request
 
 from . import jobs, realtime
 from .accounts import LogSmsSender
@@ -15,6 +15,7 @@ from .errors import register_error_handlers
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 from .logs import configure_logging, init_request_logging
 
 log = logging.getLogger("lienlac.app")
@@ -67,6 +68,8 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
 
     @app.before_request
     def _open_db():
+        if request.blueprint == "health":  # probes handle the database themselves (503, not 500)
+            return
         db.connect(reuse_if_open=True)
 
     @app.teardown_request
@@ -95,7 +98,10 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
 
     # login and OTP limits per phone number and per client address (Redis storage when configured)
     limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=config.redis_url or "memory://",
-                      key_prefix="lienlac", headers_enabled=True, strategy="moving-window")
+                      key_prefix="lienlac", headers_enabled=True, strategy="moving-window",
+                      in_memory_fallback_enabled=True)  # Redis down: limits go on per process
+    if config.trusted_proxies:  # behind a load balancer: the client address is in X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     api_accounts.apply_rate_limits(app, limiter, config)
     if web:
         realtime.init_app(app, config)

@@ -52,6 +52,7 @@ class Config:
     otp_rate_limit: str = "5 per 10 minutes"
     socketio_async_mode: str = "threading"
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
+    trusted_proxies: int = 0  # load balancers in front that set X-Forwarded-For
     jobs_inline: bool = False  # embedded default: run jobs synchronously instead of a thread pool
     testing: bool = False
     log_level: str = "INFO"
@@ -81,6 +82,7 @@ class Config:
             socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),
+            trusted_proxies=int(env.get("TRUSTED_PROXIES", 0)),
             log_level=env.get("LOG_LEVEL", "INFO"),
             extra={"ip_rate_limit": env["IP_RATE_LIMIT"]} if env.get("IP_RATE_LIMIT") else {},
         )
