@@ -1,22 +1,32 @@
 """The ``lienlac`` command. Every subcommand reads the same environment (DATABASE_URL, REDIS_URL, ...)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-import click
+_patched = False
 
 
-def _maybe_patch_gevent() -> None:
+def _maybe_patch_gevent(argv=None) -> None:
     """``serve`` in gevent mode must patch the standard library before anything imports it."""
-    if len(sys.argv) > 1 and sys.argv[1] == "serve" and os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent":
-        from gevent import monkey
+    global _patched
+    argv = sys.argv if argv is None else argv
+    if _patched or not (len(argv) > 1 and argv[1] == "serve" and os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent"):
+        return
+    from gevent import monkey
 
-        monkey.patch_all()
-        from psycogreen.gevent import patch_psycopg
+    monkey.patch_all()
+    from psycogreen.gevent import patch_psycopg
 
-        patch_psycopg()
+    patch_psycopg()
+    _patched = True
+
+
+_maybe_patch_gevent()  # at import time, before click, redis, psycopg2 or threading-based code loads
+
+import json  # noqa: E402
+
+import click  # noqa: E402
 
 
 def _app(web: bool = False):
@@ -52,11 +62,13 @@ def serve(host, port, no_migrate):
 
 
 @cli.command()
-@click.option("--burst", is_flag=True, help="drain the queues and exit")
+@click.option("--burst", is_flag=True, help="drain the queues (and the jobs due by now) and exit")
 @click.option("--simple", is_flag=True, help="run jobs in the worker process (no fork per job)")
+@click.option("--queue", "queue_names", multiple=True, help="queues to serve, in priority order "
+              "(default: high, default, low)")
 @click.option("--name", default=None)
-def worker(burst, simple, name):
-    """Run an RQ worker (with RQ's scheduler) on the high, default and low queues."""
+def worker(burst, simple, queue_names, name):
+    """Run an RQ worker (with RQ's scheduler: retries and scheduled jobs) on the job queues."""
     from rq import SimpleWorker, Worker
 
     from . import jobs
@@ -64,22 +76,56 @@ def worker(burst, simple, name):
     app = _app()
     if jobs.redis_connection() is None:
         raise click.ClickException("REDIS_URL is not set: the embedded default runs jobs in-process.")
+    unknown = set(queue_names) - set(jobs.QUEUES)
+    if unknown:
+        raise click.ClickException(f"unknown queue(s): {', '.join(sorted(unknown))}")
+    queues = [q for q in jobs.queues() if not queue_names or q.name in queue_names]
+    if queue_names:
+        queues.sort(key=lambda q: queue_names.index(q.name))
     cls = SimpleWorker if simple else Worker
-    maintenance = int(os.environ.get("RQ_MAINTENANCE_INTERVAL", 60))
     with app.app_context():
-        w = cls(jobs.queues(), connection=jobs.redis_connection(), name=name,
-                maintenance_interval=maintenance, job_monitoring_interval=int(os.environ.get("RQ_MONITOR_INTERVAL", 10)))
+        w = cls(queues, connection=jobs.redis_connection(), name=name,
+                maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", 60)),
+                job_monitoring_interval=int(os.environ.get("RQ_MONITOR_INTERVAL", 10)))
         w.work(burst=burst, with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
 
 
 @cli.command()
 def migrate():
-    """Bring the schema up to date (safe to run again)."""
+    """Bring the schema up to date (safe to run again; prints what it applied)."""
     from . import db as dbmod
+    from .config import Config
+    from .logs import configure_logging
 
-    _app()
+    config = Config.from_env()  # no app: migrations need the database only (and start quicker)
+    configure_logging(config.log_level)
+    dbmod.init_database(config.database_url)
     applied = dbmod.migrate()
-    click.echo("\n".join(applied) if applied else "schema is up to date", err=True)
+    for name in applied:
+        click.echo(name)
+    if not applied:
+        click.echo("schema is up to date", err=True)
+
+
+@cli.command()
+@click.argument("room")
+@click.argument("event")
+@click.argument("data", default="{}")
+def emit(room, event, data):
+    """Send a Socket.IO EVENT with JSON DATA to ROOM (user:<id>, conversation:<id>) on every web process."""
+    from . import realtime
+
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="DATA") from None
+    from .config import Config
+
+    config = Config.from_env()  # no app: a write-only emitter on the Redis queue is all it takes
+    if not config.redis_url:
+        raise click.ClickException("REDIS_URL is not set: there is no other process to reach.")
+    realtime.configure_emitter(config)
+    realtime.emit_to(room, event, payload)
 
 
 @cli.command("seed-demo")
@@ -119,6 +165,29 @@ def docs(out):
 
     for path in write_docs(out):
         click.echo(path, err=True)
+
+
+@cli.command("create-school")
+@click.option("--name", required=True, help="the school's name")
+@click.option("--admin-phone", required=True, help="the first school admin's phone number (signs in by OTP)")
+@click.option("--admin-name", required=True)
+@click.option("--code", default=None, help="the school's code (mã trường)")
+@click.option("--timezone", default="Asia/Ho_Chi_Minh", show_default=True)
+def create_school(name, admin_phone, admin_name, code, timezone):
+    """Create a school and its first admin (an operator task: the API has no POST /schools)."""
+    from . import db as dbmod
+    from . import roster
+    from .errors import ApiError
+
+    app = _app()
+    dbmod.migrate()
+    with app.app_context(), dbmod.connection():
+        try:
+            school, admin = roster.create_school_with_admin(name, admin_phone, admin_name, code=code,
+                                                            timezone=timezone)
+        except ApiError as exc:
+            raise click.ClickException(f"{exc.message} {exc.fields or ''}".strip()) from exc
+    click.echo(json.dumps({"school_id": str(school.id), "admin": {"user_id": str(admin.id), "phone": admin.phone}}))
 
 
 def main():

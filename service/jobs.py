@@ -1,11 +1,18 @@
 """Background jobs behind one function, ``enqueue``.
 
-With ``REDIS_URL`` set, jobs go to RQ queues and ``lienlac worker`` runs them (retries,
-scheduling through RQ's scheduler). Without it (embedded default) they run in an in-process
-thread pool, or inline when ``JOBS_INLINE`` is set; scheduled jobs wait on a timer thread.
-Job functions are plain importable functions taking JSON-able arguments; they open and close
-their own database connection (``job`` decorator) so the same code runs in a worker, in the
-pool or inline.
+With ``REDIS_URL`` set, jobs go to RQ queues and ``lienlac worker`` runs them (retries and
+``at=`` scheduling go through the scheduler every ``lienlac worker`` runs). Without it (embedded
+default) they run in an in-process thread pool, or inline when ``JOBS_INLINE`` is set; scheduled
+jobs wait on a timer thread. Job functions are plain importable module-level functions taking
+JSON-able arguments; they open and close their own database connection (``job`` decorator) so
+the same code runs in a worker, in the pool or inline. A job may enqueue further jobs, in every
+mode.
+
+RQ notes (checked against rq 3.0's source): ``Retry(max, interval)`` with a zero interval puts
+the failed job straight back on its queue; with a positive interval the job waits in the
+``ScheduledJobRegistry`` until a worker's scheduler moves it back (every worker started with
+``with_scheduler=True`` competes for that role; a ``--burst`` worker only moves what is already
+due when it starts). ``enqueue_at`` uses the same registry.
 """
 from __future__ import annotations
 
@@ -13,7 +20,9 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
+import hashlib
 import logging
+import re
 import threading
 import time
 import uuid
@@ -21,6 +30,8 @@ import uuid
 from flask import has_app_context
 from redis import Redis
 from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 from .db import connection
 
@@ -28,15 +39,21 @@ log = logging.getLogger("lienlac.jobs")
 
 QUEUES = ("high", "default", "low")
 DEFAULT_RETRY = (5, [2, 10, 30, 120, 600])
+#: an RQ job with one of these statuses is still to run: enqueueing its id again does nothing
+_PENDING_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED,
+                     JobStatus.CREATED, JobStatus.RATE_LIMITED, JobStatus.READY_TO_ENQUEUE}
 
 
 class _Backend:
-    redis: Redis | None = None
-    queues: dict[str, Queue] = {}
-    pool: concurrent.futures.ThreadPoolExecutor | None = None
-    inline: bool = False
-    app = None
-    pending: set = set()
+    def __init__(self):
+        self.redis: Redis | None = None
+        self.queues: dict[str, Queue] = {}
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.inline: bool = False
+        self.app = None
+        self.lock = threading.Lock()
+        self.pending: set[concurrent.futures.Future] = set()
+        self.local_ids: set[str] = set()  # in-process jobs waiting or running, by job id
 
 
 _backend = _Backend()
@@ -45,13 +62,14 @@ _backend = _Backend()
 def configure(app, redis_url: str | None, inline: bool = False, pool_size: int = 4) -> None:
     """Called by create_app; jobs run inside this app's context wherever they run."""
     _backend.app = app
+    _backend.inline = inline
     if redis_url:
-        _backend.redis = Redis.from_url(redis_url)
+        # connect timeout only: a worker blocks on BLPOP longer than any socket timeout we would pick
+        _backend.redis = Redis.from_url(redis_url, socket_connect_timeout=5, health_check_interval=30)
         _backend.queues = {name: Queue(name, connection=_backend.redis) for name in QUEUES}
     else:
         _backend.redis = None
         _backend.queues = {}
-        _backend.inline = inline
         if _backend.pool is None and not inline:
             _backend.pool = concurrent.futures.ThreadPoolExecutor(pool_size, thread_name_prefix="job")
 
@@ -61,7 +79,7 @@ def redis_connection() -> Redis | None:
 
 
 def job(func):
-    """Mark a job entry point: a database connection around it and one log line per run."""
+    """Mark a job entry point: an app context and a database connection around it, one log line per run."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -82,54 +100,125 @@ def job(func):
     return wrapper
 
 
-def _run_local(func, args, kwargs):
+def _safe_job_id(job_id: str) -> str:
+    """RQ 3 accepts only letters, digits, ``_`` and ``-`` in a job id: map others deterministically."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", job_id)
+    if safe != job_id:
+        safe = f"{safe[:100]}-{hashlib.sha1(job_id.encode()).hexdigest()[:10]}"
+    return safe
+
+
+def _utc_naive(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _run_local(func, args, kwargs, job_id=None):
     try:
         func(*args, **kwargs)
     except Exception:  # the pool has no retry; log and keep the pool alive
         log.exception("in-process job failed", extra={"job": getattr(func, "__qualname__", str(func))})
+    finally:
+        if job_id is not None:
+            with _backend.lock:
+                _backend.local_ids.discard(job_id)
+
+
+def _enqueue_rq(func, args, kwargs, queue, job_id, at, retry, timeout) -> str:
+    q = _backend.queues[queue]
+    options = dict(job_id=job_id, job_timeout=timeout, failure_ttl=7 * 24 * 3600, unique=True,
+                   retry=Retry(max=retry[0], interval=retry[1]) if retry else None)
+    # explicit args/kwargs: RQ refuses positional arguments next to kwargs=...
+    for _attempt in range(3):
+        try:
+            if at is not None:
+                q.enqueue_at(_utc_naive(at).replace(tzinfo=dt.timezone.utc), func, args=args, kwargs=kwargs,
+                             **options)
+            else:
+                q.enqueue(func, args=args, kwargs=kwargs, **options)
+            return job_id
+        except DuplicateJobError:
+            try:
+                existing = Job.fetch(job_id, connection=_backend.redis)
+                status = existing.get_status()
+            except NoSuchJobError:
+                continue  # it expired in between: try again
+            if status in _PENDING_STATUSES:
+                log.info("job already pending", extra={"job": getattr(func, "__qualname__", str(func))})
+                return job_id
+            existing.delete()  # finished, failed, stopped or canceled: run it again
+    raise RuntimeError(f"could not enqueue job {job_id}")
 
 
 def enqueue(func, *args, queue: str = "default", job_id: str | None = None,
             at: dt.datetime | None = None, retry: tuple[int, list[int]] | None = DEFAULT_RETRY,
             timeout: int = 600, **kwargs) -> str:
-    """Run ``func(*args, **kwargs)`` in the background; ``at`` (UTC) schedules it.
+    """Run ``func(*args, **kwargs)`` in the background; ``at`` (naive = UTC) schedules it.
 
-    ``job_id`` makes the enqueue idempotent on RQ (a job with that id is replaced, not doubled).
-    Returns the job id.
+    ``job_id`` makes the enqueue idempotent: while a job with that id waits, is scheduled, is
+    retrying or runs, enqueueing it again does nothing; once it has finished or failed, it is
+    enqueued afresh. (So a job that enqueues its own continuation must give it another id.)
+    Any string makes a job id (``"fanout:42"``): characters RQ refuses are mapped, and the id
+    actually used is returned. ``retry`` is ``(max_retries, [interval seconds, ...])`` on RQ (an
+    interval of 0 retries at once); the in-process pool does not retry.
     """
-    job_id = job_id or uuid.uuid4().hex
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    explicit_id = job_id is not None
+    job_id = _safe_job_id(str(job_id)) if explicit_id else uuid.uuid4().hex
     if _backend.redis is not None:
-        q = _backend.queues[queue]
-        options = dict(job_id=job_id, job_timeout=timeout, failure_ttl=7 * 24 * 3600,
-                       retry=Retry(max=retry[0], interval=retry[1]) if retry else None)
-        if at is not None:
-            q.enqueue_at(at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at,
-                         func, *args, kwargs=kwargs, **options)
-        else:
-            q.enqueue(func, *args, kwargs=kwargs, **options)
-        return job_id
+        return _enqueue_rq(func, args, kwargs, queue, job_id, at, retry, timeout)
+
     delay = 0.0
     if at is not None:
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        delay = max(0.0, ((at.replace(tzinfo=None) if at.tzinfo else at) - now).total_seconds())
+        delay = max(0.0, (_utc_naive(at) - now).total_seconds())
+    if delay <= 0 and (_backend.inline or _backend.pool is None):
+        _run_local(func, args, kwargs)
+        return job_id
+    if explicit_id:
+        with _backend.lock:
+            if job_id in _backend.local_ids:
+                return job_id
+            _backend.local_ids.add(job_id)
+    tracked_id = job_id if explicit_id else None
     if delay > 0:
-        timer = threading.Timer(delay, lambda: enqueue(func, *args, queue=queue, job_id=job_id, **kwargs))
+        def fire():
+            if tracked_id is not None:
+                with _backend.lock:
+                    _backend.local_ids.discard(tracked_id)
+            enqueue(func, *args, queue=queue, job_id=tracked_id, retry=retry, timeout=timeout, **kwargs)
+
+        timer = threading.Timer(delay, fire)
         timer.daemon = True
         timer.start()
-    elif _backend.inline or _backend.pool is None:
-        _run_local(func, args, kwargs)
     else:
-        future = _backend.pool.submit(_run_local, func, args, kwargs)
-        _backend.pending.add(future)
-        future.add_done_callback(_backend.pending.discard)
+        future = _backend.pool.submit(_run_local, func, args, kwargs, tracked_id)
+        with _backend.lock:
+            _backend.pending.add(future)
+        future.add_done_callback(_discard_future)
     return job_id
 
 
-def drain(timeout: float = 30.0) -> None:
-    """Embedded default: wait until every in-process job (and what it enqueued) has finished."""
+def _discard_future(future) -> None:
+    with _backend.lock:
+        _backend.pending.discard(future)
+
+
+def drain(timeout: float = 30.0) -> bool:
+    """Embedded default: wait until every in-process job (and what it enqueued) has finished.
+
+    Jobs scheduled for later (``at=``) are not waited for. Returns False on timeout.
+    """
     deadline = time.monotonic() + timeout
-    while _backend.pending and time.monotonic() < deadline:
-        concurrent.futures.wait(list(_backend.pending), timeout=max(0.01, deadline - time.monotonic()))
+    while True:
+        with _backend.lock:
+            waiting = list(_backend.pending)
+        if not waiting:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        concurrent.futures.wait(waiting, timeout=remaining)
 
 
 def queues() -> list[Queue]:

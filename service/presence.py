@@ -1,28 +1,43 @@
 """Who is connected right now, across every web process.
 
-With Redis: a hash per user (``presence:<user_id>`` → socket id → timestamp) kept for at most
-a few hours, so a web process that dies without cleaning up cannot keep anyone "online" long.
+With Redis: a hash per user (``lienlac:presence:<user_id>``: socket id → last-seen unix time).
+A socket is written when it connects, removed when it disconnects, and every web process
+re-stamps its open sockets every ``PRESENCE_REFRESH_SECONDS`` (default 60). An entry older than
+three refresh periods counts as gone, so a web process that dies without cleaning up (SIGKILL,
+lost machine) stops keeping anyone "online" within minutes; the hash expires on its own too.
 Without Redis (one process): the socket server's own table.
 """
 from __future__ import annotations
 
+import os
 import time
 
 from . import jobs, realtime
 
-TTL_SECONDS = 3 * 3600
+
+def refresh_seconds() -> float:
+    return float(os.environ.get("PRESENCE_REFRESH_SECONDS", 60))
+
+
+def stale_seconds() -> float:
+    return 3 * refresh_seconds()
 
 
 def _key(user_id) -> str:
     return f"lienlac:presence:{user_id}"
 
 
+def _stamp(pipe, user_id: int, sids) -> None:
+    now = int(time.time())
+    pipe.hset(_key(user_id), mapping={sid: now for sid in sids})
+    pipe.expire(_key(user_id), int(stale_seconds()) + 1)
+
+
 def mark_online(user_id: int, sid: str) -> None:
     redis = jobs.redis_connection()
     if redis is not None:
         pipe = redis.pipeline()
-        pipe.hset(_key(user_id), sid, int(time.time()))
-        pipe.expire(_key(user_id), TTL_SECONDS)
+        _stamp(pipe, user_id, [sid])
         pipe.execute()
 
 
@@ -32,13 +47,71 @@ def mark_offline(user_id: int, sid: str) -> None:
         redis.hdel(_key(user_id), sid)
 
 
+def refresh(sids_by_user: dict[int, set[str]]) -> None:
+    """Re-stamp this process's open sockets (called periodically by each web process)."""
+    redis = jobs.redis_connection()
+    if redis is None or not sids_by_user:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for user_id, sids in sids_by_user.items():
+        if sids:
+            _stamp(pipe, user_id, sids)
+    pipe.execute()
+
+
 def online_users(user_ids) -> set[int]:
     """The subset of ``user_ids`` with at least one open socket on any web process."""
     ids = [int(u) for u in user_ids]
+    if not ids:
+        return set()
     redis = jobs.redis_connection()
     if redis is None:
         return {u for u in ids if realtime.is_connected_here(u)}
-    pipe = redis.pipeline()
-    for u in ids:
-        pipe.exists(_key(u))
-    return {u for u, present in zip(ids, pipe.execute()) if present}
+    cutoff = time.time() - stale_seconds()
+    online: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        pipe = redis.pipeline(transaction=False)
+        for u in chunk:
+            pipe.hgetall(_key(u))
+        stale: dict[int, list] = {}
+        for u, stamps in zip(chunk, pipe.execute()):
+            for sid, stamp in stamps.items():
+                if int(stamp) >= cutoff:
+                    online.add(u)
+                else:
+                    stale.setdefault(u, []).append(sid)
+        if stale:  # sockets of a web process that died: forget them
+            pipe = redis.pipeline(transaction=False)
+            for u, sids in stale.items():
+                pipe.hdel(_key(u), *sids)
+            pipe.execute()
+    return online
+
+
+def sockets_of(user_ids) -> dict[int, list[str]]:
+    """Open socket ids of these users on any web process: ``{user_id: [sid, ...]}`` (users with none left out).
+
+    For joining a user's sockets to a room from any process (python-socketio's Redis manager
+    routes ``enter_room`` for a socket of another process through the Socket.IO channel).
+    """
+    ids = [int(u) for u in user_ids]
+    if not ids:
+        return {}
+    redis = jobs.redis_connection()
+    if redis is None:
+        local = realtime.local_sockets()
+        return {u: sorted(local[u]) for u in ids if local.get(u)}
+    cutoff = time.time() - stale_seconds()
+    out: dict[int, list[str]] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        pipe = redis.pipeline(transaction=False)
+        for u in chunk:
+            pipe.hgetall(_key(u))
+        for u, stamps in zip(chunk, pipe.execute()):
+            sids = sorted((sid.decode() if isinstance(sid, bytes) else sid)
+                          for sid, stamp in stamps.items() if int(stamp) >= cutoff)
+            if sids:
+                out[u] = sids
+    return out

@@ -1,0 +1,38 @@
+"""Job functions for the job and multi-process tests (importable by a real ``lienlac worker``:
+subprocesses run from the repository root, see servers.process_env)."""
+from __future__ import annotations
+
+from service import jobs, realtime, roster
+
+
+@jobs.job
+def add_user(phone: str, name: str) -> int:
+    """Writes one row (idempotent: the phone number is unique)."""
+    return roster.ensure_user(phone, name).id
+
+
+@jobs.job
+def add_user_then_enqueue(phone: str, name: str, more_phones: list[str]) -> None:
+    """A job that enqueues jobs: one more ``add_user`` per phone number."""
+    roster.ensure_user(phone, name)
+    for other in more_phones:
+        jobs.enqueue(add_user, other, name)
+
+
+@jobs.job
+def add_user_after_one_failure(phone: str, name: str, counter_key: str) -> None:
+    """Fails on its first run (counted in Redis), writes its row on the next."""
+    attempt = jobs.redis_connection().incr(counter_key)
+    if attempt == 1:
+        raise RuntimeError("first attempt fails on purpose")
+    roster.ensure_user(phone, name)
+
+
+@jobs.job
+def count(counter_key: str) -> None:
+    jobs.redis_connection().incr(counter_key)
+
+
+@jobs.job
+def emit_to_user(user_id: int, event: str, data: dict) -> None:
+    realtime.emit_to(realtime.user_room(user_id), event, data)
