@@ -1,0 +1,25 @@
+"""Wiring done by the app factory: the push sender from the configuration, the logout hook."""
+from __future__ import annotations
+
+import logging
+
+from service import jobs as jobsmod
+from service.signals import logged_out
+
+log = logging.getLogger("lienlac.notifications")
+_said: set = set()
+
+
+def init_app(app, config) -> None:
+    from . import logic
+    from .push import make_sender
+
+    logged_out.connect(logic._on_logged_out)  # pylint: disable=protected-access  (idempotent)
+    sender = make_sender(config, redis=jobsmod.redis_connection())
+    app.extensions["lienlac.push"] = sender
+    message = (f"push notifications on: {sender.description}, at most {config.fcm_rate_per_second:g}/s"
+               if sender else "push notifications are OFF (no FIREBASE_CREDENTIALS, nor FCM_ENDPOINT with "
+                              "FIREBASE_PROJECT_ID): inbox and sockets only")
+    if message not in _said:  # once per process, not once per app (tests build many apps)
+        _said.add(message)
+        (log.info if sender else log.warning)(message)
