@@ -7,7 +7,7 @@ import logging
 
 from flask import Flask, request
 
-from . import jobs, realtime
+from . import inputs, jobs, realtime
 from .accounts import LogSmsSender
 from .config import Config
 from .db import db, init_database
@@ -16,7 +16,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from .logs import configure_logging, init_request_logging
+from .schemas import ErrorEnvelope
 
 log = logging.getLogger("lienlac.app")
 
@@ -24,6 +26,20 @@ log = logging.getLogger("lienlac.app")
 #: and ``events.py`` (Socket.IO handlers), imported here in this order.
 DOMAIN_PACKAGES = ("notifications", "messaging", "contactbook", "nutrition", "schedules")
 API_PREFIX = "/api/v1"
+
+
+class _Api(Api):
+    """flask-smorest documenting the errors as they are sent: the API.md envelope (``register_error_handlers``)."""
+
+    ERROR_SCHEMA = ErrorEnvelope
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in routes: ids are BIGINTs, so a larger number answers 404 (not a database overflow)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _optional_module(name: str):
@@ -43,6 +59,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     config = config or Config.from_env()
     configure_logging(config.log_level)
     app = Flask("lienlac")
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(
         LIENLAC=config,
         SECRET_KEY=config.secret_key,
@@ -78,7 +95,8 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
             db.close()
 
     init_request_logging(app)
-    api = Api(app)
+    inputs.init_app(app)  # after the request log starts, so rejected requests are logged too
+    api = _Api(app)
     app.extensions["lienlac.api"] = api
     register_error_handlers(app)  # after flask-smorest's, so the API.md envelope wins
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})

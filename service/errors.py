@@ -108,7 +108,9 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         fields = None
         data = getattr(exc, "data", None) or {}
-        if "messages" in data:  # webargs / flask-smorest validation failure
+        if status == 400 and data.get("messages") == {"json": ["Invalid JSON body."]}:  # webargs
+            message = "The request body is not valid JSON."
+        elif "messages" in data:  # webargs / flask-smorest validation failure
             fields = _flatten_marshmallow(data["messages"])
             message = "The request has invalid fields."
             status = 422 if status in (400, 422) else status

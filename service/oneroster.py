@@ -275,6 +275,10 @@ def parse_table(name: str, data: bytes, problems: Problems) -> Table | None:
             if len(cells) > len(header):
                 problems.add(name, line, None, f"{len(cells)} values for {len(header)} columns")
                 continue
+            nul = next((h for h, cell in zip(header, cells) if "\x00" in cell), None)
+            if nul is not None:  # PostgreSQL stores no NUL in text: a clear problem, not a failed job
+                problems.add(name, line, nul, "contains the NUL character")
+                continue
             rows.append((line, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))
     except csv.Error as exc:
         problems.add(name, reader.line_num, None, f"unreadable CSV ({exc})")

@@ -17,7 +17,7 @@ def decode_cursor(cursor: str | None):
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]}) from exc
 
 
@@ -25,7 +25,7 @@ def paginate_by_id(query, id_field, limit: int, cursor: str | None, newest_first
     """Page a query by a unique increasing integer column."""
     after = decode_cursor(cursor)
     if after is not None:
-        if not isinstance(after, int):
+        if not isinstance(after, int) or isinstance(after, bool) or not -2**63 < after < 2**63:
             raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]})
         query = query.where(id_field < after if newest_first else id_field > after)
     rows = list(query.order_by(id_field.desc() if newest_first else id_field.asc()).limit(limit + 1))
