@@ -362,6 +362,14 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
                 owned[(n.id, d.id)][1] += 1
             _record(sorted(owned[(n.id, d.id)][0] for n, d in retry), utcnow(), tries=PushAttempt.tries + 1)
             todo = retry
+    # retries another run scheduled that are not due yet (a scheduler may start a job a little
+    # early, or this run raced it): make sure a run comes for them when they are due
+    waiting = (PushAttempt.select(PushAttempt.notification, PushAttempt.next_at)
+               .where(PushAttempt.notification.in_(ids) & (PushAttempt.status == "retry")
+                      & (PushAttempt.next_at > utcnow())).tuples())
+    for note_id, next_at in waiting:
+        later.append(note_id)
+        later_at = max(later_at, next_at) if later_at else next_at
     if later:
         from . import jobs
 

@@ -112,6 +112,15 @@ def _utc_naive(at: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.timezone.utc).replace(tzinfo=None) if at.tzinfo else at
 
 
+def _whole_second_not_before(at: dt.datetime) -> dt.datetime:
+    """RQ scores scheduled jobs in whole seconds, truncating: a job due at 12:00:00.7 would run
+    at 12:00:00, before its time. Round up so a scheduled job never runs early."""
+    at = _utc_naive(at)
+    if at.microsecond:
+        at = at.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return at.replace(tzinfo=dt.timezone.utc)
+
+
 def _run_local(func, args, kwargs, job_id=None):
     try:
         func(*args, **kwargs)
@@ -131,8 +140,7 @@ def _enqueue_rq(func, args, kwargs, queue, job_id, at, retry, timeout) -> str:
     for _attempt in range(3):
         try:
             if at is not None:
-                q.enqueue_at(_utc_naive(at).replace(tzinfo=dt.timezone.utc), func, args=args, kwargs=kwargs,
-                             **options)
+                q.enqueue_at(_whole_second_not_before(at), func, args=args, kwargs=kwargs, **options)
             else:
                 q.enqueue(func, args=args, kwargs=kwargs, **options)
             return job_id

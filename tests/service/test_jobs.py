@@ -118,3 +118,14 @@ def test_worker_scheduler_runs_scheduled_jobs_and_delayed_retries(rq, procs):
     assert jobs.enqueue(sample_jobs.count, counter, job_id=f"once:{counter}") in ids
     wait_for(lambda: int(redis.get(counter)) == 2, timeout=20, message="the re-enqueued job")
     assert worker.alive(), worker.output()
+
+
+@requires_postgres
+def test_a_scheduled_rq_job_is_never_due_before_its_time(rq):
+    """RQ scores scheduled jobs in whole seconds, truncating; enqueue rounds up instead."""
+    app, _env = rq
+    at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)).replace(microsecond=700_000)
+    job_id = jobs.enqueue(sample_jobs.count, f"never-early-{uuid.uuid4().hex}", at=at)
+    registry = ScheduledJobRegistry(queue=jobs.queues()[1])
+    score = jobs.redis_connection().zscore(registry.key, job_id)
+    assert score is not None and score >= at.timestamp()
