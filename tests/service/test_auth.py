@@ -339,15 +339,15 @@ def test_bad_access_tokens_are_401(client, make, app):
 def test_short_lived_access_token_expires(database_url, make_config):
     import time
 
-    app = create_app(make_config(database_url, access_token_seconds=1))
+    app = create_app(make_config(database_url, access_token_seconds=3))
     try:
         with app.app_context(), dbmod.connection():
             user = roster.ensure_user("+84912000444", "A", PASSWORD)
         client = app.test_client()
         tokens = login(client, user.phone).json
-        assert tokens["expires_in"] == 1
+        assert tokens["expires_in"] == 3
         assert client.get(f"{API}/me", headers=bearer(tokens["access_token"])).status_code == 200
-        time.sleep(1.1)
+        time.sleep(3.1)
         assert_error(client.get(f"{API}/me", headers=bearer(tokens["access_token"])), 401, "unauthorized")
         assert refresh(client, tokens["refresh_token"]).status_code == 200  # the refresh token outlives it
     finally:
