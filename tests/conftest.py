@@ -18,6 +18,7 @@ from service import db as dbmod
 from service.config import Config
 
 from .support import factories
+from .support.apps import running_app
 from .support.servers import PG_ADMIN_URL, REDIS_BASE_URL
 
 BACKENDS = [b for b in os.environ.get("LIENLAC_TEST_DBS", "sqlite,postgres").split(",") if b]
@@ -98,19 +99,24 @@ def config(database_url, make_config):
 
 @pytest.fixture
 def app(config):
-    from service.app import create_app
+    with running_app(config) as app:
+        yield app
 
-    app = create_app(config)
-    ctx = app.app_context()
-    ctx.push()
-    dbmod.db.connect(reuse_if_open=True)
-    yield app
-    if not dbmod.db.is_closed():
-        dbmod.db.close()
-    ctx.pop()
-    obj = dbmod.db.obj
-    if hasattr(obj, "close_all"):
-        obj.close_all()
+
+@pytest.fixture
+def fcm():
+    """The local FCM-compatible server; the real firebase-admin SDK is pointed at it."""
+    from notifications.fcm_testserver import FcmTestServer
+
+    with FcmTestServer(retry_after=0) as server:
+        yield server
+
+
+@pytest.fixture
+def push_config(database_url, make_config, fcm):
+    """A config with push switched on, sending to the ``fcm`` server."""
+    return make_config(database_url, fcm_endpoint=fcm.url, firebase_project_id=fcm.project_id,
+                       fcm_rate_per_second=100000.0)
 
 
 @pytest.fixture

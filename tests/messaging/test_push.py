@@ -7,22 +7,14 @@ import uuid
 
 import pytest
 
-from notifications.fcm_testserver import FcmTestServer
 from service.realtime import socketio
 
 API = "/api/v1"
 
 
 @pytest.fixture
-def fcm():
-    with FcmTestServer(retry_after=0) as server:
-        yield server
-
-
-@pytest.fixture
-def config(database_url, make_config, fcm):
-    return make_config(database_url, fcm_endpoint=fcm.url, firebase_project_id=fcm.project_id,
-                       fcm_rate_per_second=100000.0)
+def config(push_config):
+    return push_config
 
 
 def device(client, world, user) -> str:

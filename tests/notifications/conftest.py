@@ -3,37 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from notifications.fcm_testserver import FcmTestServer
-
-
-@pytest.fixture
-def fcm():
-    with FcmTestServer(retry_after=0) as server:
-        yield server
-
-
-@pytest.fixture
-def push_config(database_url, make_config, fcm):
-    return make_config(database_url, fcm_endpoint=fcm.url, firebase_project_id=fcm.project_id,
-                       fcm_rate_per_second=100000.0)
+from ..support.apps import running_app
 
 
 @pytest.fixture
 def push_app(push_config):
     """Like ``app``, with push switched on (pointed at the ``fcm`` server); jobs run inline."""
-    from service import db as dbmod
-    from service.app import create_app
-
-    app = create_app(push_config)
-    ctx = app.app_context()
-    ctx.push()
-    dbmod.db.connect(reuse_if_open=True)
-    yield app
-    if not dbmod.db.is_closed():
-        dbmod.db.close()
-    ctx.pop()
-    if hasattr(dbmod.db.obj, "close_all"):
-        dbmod.db.obj.close_all()
+    with running_app(push_config) as app:
+        yield app
 
 
 @pytest.fixture
