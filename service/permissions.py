@@ -227,10 +227,6 @@ def is_staff(user_id: int, school_id: int, roles: Iterable[str] = STAFF_ROLES) -
     return roster.has_staff_role(_uid(user_id), school_id, roles)
 
 
-def is_school_admin_anywhere(user_id: int) -> bool:
-    return StaffRole.select().where((StaffRole.user == _uid(user_id)) & (StaffRole.role == "admin")).exists()
-
-
 def _guardian_school_ids(user_id: int) -> set[int]:
     query = (Student.select(Student.school).distinct().join(StudentGuardian, on=(StudentGuardian.student == Student.id))
              .where(StudentGuardian.guardian == user_id))

@@ -137,27 +137,6 @@ def roles_of(user_id: int) -> list[dict]:
     return out
 
 
-def students_in_audience(school_id: int, grades: Iterable[int] | None = None,
-                         class_ids: Iterable[int] | None = None) -> list[int]:
-    """Students of a school, narrowed to grades and/or classes (union of the two when both given)."""
-    query = Student.select(Student.id).where(Student.school == school_id)
-    grades, class_ids = list(grades or []), list(class_ids or [])
-    if grades or class_ids:
-        cond = None
-        if grades:
-            cond = Student.school_class.in_(SchoolClass.select(SchoolClass.id).where(
-                (SchoolClass.school == school_id) & SchoolClass.grade.in_(grades)))
-        if class_ids:
-            c2 = Student.school_class.in_(class_ids)
-            cond = c2 if cond is None else (cond | c2)
-        query = query.where(cond)
-    return [s.id for s in query.order_by(Student.id)]
-
-
-def classes_of_school(school_id: int) -> list[SchoolClass]:
-    return list(SchoolClass.select().where(SchoolClass.school == school_id).order_by(SchoolClass.grade, SchoolClass.name))
-
-
 def school_today(school_id: int) -> dt.date:
     """Today's date in the school's timezone."""
     from zoneinfo import ZoneInfo
