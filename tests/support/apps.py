@@ -7,11 +7,11 @@ from service import db as dbmod
 
 
 @contextlib.contextmanager
-def running_app(config):
+def running_app(config, web: bool = True):
     """An app on ``config`` with its context pushed and a database connection open."""
     from service.app import create_app
 
-    app = create_app(config)
+    app = create_app(config, web=web)
     ctx = app.app_context()
     ctx.push()
     dbmod.db.connect(reuse_if_open=True)

@@ -245,18 +245,7 @@ def shared_app(config, web: bool = False):
 
     ``web=False``: like a worker or the CLI, its ``emit_to`` goes out through the Redis queue.
     """
-    from service import db as dbmod
-    from service.app import create_app
+    from .apps import running_app
 
-    app = create_app(config, web=web)
-    ctx = app.app_context()
-    ctx.push()
-    dbmod.db.connect(reuse_if_open=True)
-    try:
+    with running_app(config, web=web) as app:
         yield app
-    finally:
-        if not dbmod.db.is_closed():
-            dbmod.db.close()
-        ctx.pop()
-        if hasattr(dbmod.db.obj, "close_all"):
-            dbmod.db.obj.close_all()
