@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import random
 import time
 import uuid
@@ -63,7 +62,7 @@ class Sender:
     app: firebase_admin.App
     bucket: TokenBucket
     description: str
-    backoff_base: float = BACKOFF_BASE  # seconds; FCM_RETRY_BASE_SECONDS (tests make it short)
+    backoff_base: float = BACKOFF_BASE  # seconds; Config.fcm_retry_base_seconds (tests make it short)
 
     def send_each(self, messages: list[messaging.Message]) -> list:
         """One result per message: None (accepted) or the FirebaseError."""
@@ -111,8 +110,7 @@ def make_sender(config, redis=None) -> Sender | None:
     rate = float(config.fcm_rate_per_second or 0) or 1e9
     bucket = TokenBucket(rate, capacity=max(rate, 1.0), redis=redis,
                          key=f"lienlac:fcm:rate:{project}")
-    base = float(os.environ.get("FCM_RETRY_BASE_SECONDS") or BACKOFF_BASE)
-    return Sender(app=app, bucket=bucket, description=description, backoff_base=base)
+    return Sender(app=app, bucket=bucket, description=description, backoff_base=config.fcm_retry_base_seconds)
 
 
 def current_sender() -> Sender | None:
@@ -262,6 +260,15 @@ def _record(attempt_ids: list[int], now: dt.datetime, **changes) -> None:
          .where(PushAttempt.id.in_(attempt_ids[start:start + 500])).execute())
 
 
+def _release(attempt_ids: list[int]) -> None:
+    """Claimed attempts not sent after all: due for retry at once, by any run."""
+    with write_transaction():
+        for start in range(0, len(attempt_ids), 500):
+            (PushAttempt.update(status="retry", next_at=utcnow(), updated_at=utcnow())
+             .where(PushAttempt.id.in_(attempt_ids[start:start + 500]) & (PushAttempt.status == "sending"))
+             .execute())
+
+
 def _finish(owned: dict, outcomes: dict[tuple[int, int], tuple[str, str | None]], now: dt.datetime,
             next_at: dt.datetime | None = None) -> None:
     """Record results: ACCEPTED, FAILED/GONE (with code) or RETRY (due at ``next_at``)."""
@@ -312,9 +319,15 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
         todo = [(n, d) for n, d in batch if (n.id, d.id) in owned]
         rounds = 0
         while todo:
-            messages = [build_message(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
             t0 = time.monotonic()
-            results = sender.send_each(messages)
+            try:
+                messages = [build_message(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
+                results = sender.send_each(messages)
+            except BaseException:
+                # nothing of this round reached FCM's answer: hand the claims back so the job's
+                # retry sends them (a SIGKILL cannot do this; those stay claimed: at most once)
+                _release(sorted(owned[(n.id, d.id)][0] for n, d in todo))
+                raise
             stats["send_ms"] += (time.monotonic() - t0) * 1000
             outcomes, retry, gone_devices, waits = {}, [], [], []
             for (n, d), exc in zip(todo, results):

@@ -83,11 +83,12 @@ def worker(burst, simple, queue_names, name):
     if queue_names:
         queues.sort(key=lambda q: queue_names.index(q.name))
     cls = SimpleWorker if simple else Worker
+    config = app.config["LIENLAC"]
     with app.app_context():
         w = cls(queues, connection=jobs.redis_connection(), name=name,
-                maintenance_interval=int(os.environ.get("RQ_MAINTENANCE_INTERVAL", 60)),
-                job_monitoring_interval=int(os.environ.get("RQ_MONITOR_INTERVAL", 10)))
-        w.work(burst=burst, with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO"))
+                maintenance_interval=config.rq_maintenance_interval,
+                job_monitoring_interval=config.rq_monitor_interval)
+        w.work(burst=burst, with_scheduler=True, logging_level=config.log_level)
 
 
 @cli.command()

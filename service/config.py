@@ -45,6 +45,7 @@ class Config:
     firebase_project_id: str | None = None
     fcm_endpoint: str | None = None
     fcm_rate_per_second: float = 500.0
+    fcm_retry_base_seconds: float = 0.5  # first push retry delay; doubles per try, with jitter
     timezone: str = "Asia/Ho_Chi_Minh"
     upload_dir: str = "instance/uploads"
     max_upload_bytes: int = 10 * 1024 * 1024
@@ -52,6 +53,8 @@ class Config:
     otp_rate_limit: str = "5 per 10 minutes"
     socketio_async_mode: str = "threading"
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
+    rq_maintenance_interval: int = 60  # seconds: how soon a dead worker's jobs are requeued
+    rq_monitor_interval: int = 10
     trusted_proxies: int = 0  # load balancers in front that set X-Forwarded-For
     jobs_inline: bool = False  # embedded default: run jobs synchronously instead of a thread pool
     testing: bool = False
@@ -74,6 +77,7 @@ class Config:
             firebase_project_id=env.get("FIREBASE_PROJECT_ID") or None,
             fcm_endpoint=env.get("FCM_ENDPOINT") or None,
             fcm_rate_per_second=float(env.get("FCM_RATE_PER_SECOND", 500)),
+            fcm_retry_base_seconds=float(env.get("FCM_RETRY_BASE_SECONDS", 0.5)),
             timezone=env.get("TIMEZONE", "Asia/Ho_Chi_Minh"),
             upload_dir=env.get("UPLOAD_DIR") or str(instance / "uploads"),
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
@@ -83,6 +87,8 @@ class Config:
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", 0)),
+            rq_maintenance_interval=int(env.get("RQ_MAINTENANCE_INTERVAL", 60)),
+            rq_monitor_interval=int(env.get("RQ_MONITOR_INTERVAL", 10)),
             log_level=env.get("LOG_LEVEL", "INFO"),
             extra={"ip_rate_limit": env["IP_RATE_LIMIT"]} if env.get("IP_RATE_LIMIT") else {},
         )

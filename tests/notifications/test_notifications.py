@@ -212,6 +212,40 @@ def test_switched_off_category_and_quiet_hours_hold_push_until_they_end(pclient,
 
 
 # --- push failures -------------------------------------------------------------------------------
+def test_a_push_round_that_fails_before_fcm_answers_is_sent_by_the_next_run(pclient, pmake, fcm):
+    """The rate limiter's Redis is down when a push job sends: the job fails (RQ retries it) and
+    hands its claims back, so the next run sends; nothing is stuck as "sending"."""
+    import dataclasses
+
+    from redis import Redis
+
+    from notifications.push import current_sender
+    from notifications.ratelimit import TokenBucket
+    from tests.support.servers import free_port
+
+    fam = pmake.family()
+    g = fam["guardian"]
+    _device(pclient, pmake, g, "token-release-1")
+    now = utcnow()
+    local = now.replace(tzinfo=dt.timezone.utc).astimezone(HCM)
+    start, end = (local - dt.timedelta(hours=1)).strftime("%H:%M"), (local + dt.timedelta(hours=2)).strftime("%H:%M")
+    pclient.put(f"{API}/me/preferences", json={"quiet_hours": {"start": start, "end": end}},
+                headers=pmake.headers(g))
+    logic.notify([g.id], "grade", "Điểm mới", "Toán: 9", {"type": "grade", "id": 3}, now=now)
+    held = Notification.get(Notification.title == "Điểm mới")
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    broken = dataclasses.replace(current_sender(), bucket=TokenBucket(1000, redis=dead, key="dead"))
+
+    with pytest.raises(Exception):
+        push_notifications([held.id], now=held.push_after, sender=broken)
+    assert fcm.count() == 0
+    assert [a.status for a in PushAttempt.select()] == ["retry"]
+
+    push_notifications([held.id], now=held.push_after)
+    assert [r["message"]["notification"]["title"] for r in fcm.accepted()] == ["Điểm mới"]
+    assert [a.status for a in PushAttempt.select()] == ["accepted"]
+
+
 def test_unregistered_and_invalid_tokens_are_deleted_valid_ones_kept(pclient, pmake, fcm):
     fam = pmake.family()
     g = fam["guardian"]
