@@ -19,7 +19,7 @@ from service.config import Config
 
 from .support import factories
 from .support.apps import running_app
-from .support.servers import PG_ADMIN_URL, REDIS_BASE_URL
+from .support.servers import PG_ADMIN_URL, REDIS_BASE_URL, truncate_all
 
 BACKENDS = [b for b in os.environ.get("LIENLAC_TEST_DBS", "sqlite,postgres").split(",") if b]
 
@@ -58,20 +58,11 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-def _truncate_all(url: str) -> None:
-    database = dbmod.make_database(url)
-    database.connect()
-    tables = [t for t in database.get_tables() if not t.startswith("schema_migration")]
-    if tables:
-        database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
-    database.close_all() if hasattr(database, "close_all") else database.close()
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):
     if request.param == "postgres":
         url = request.getfixturevalue("pg_url")
-        _truncate_all(url)
+        truncate_all(url)
         return url
     template = request.getfixturevalue("sqlite_template")
     path = tmp_path / "lienlac.sqlite3"

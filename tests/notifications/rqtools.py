@@ -11,16 +11,6 @@ from rq.registry import StartedJobRegistry
 from service import jobs
 
 
-def wait_for(condition, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
 
 def _children(pid: int) -> list[int]:
     try:

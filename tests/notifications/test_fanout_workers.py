@@ -13,10 +13,10 @@ import pytest
 
 from notifications.models import Device, Notification, PushAttempt
 from service import db as dbmod
-from tests.conftest import BACKENDS, _truncate_all
-from tests.support.servers import process_env, start_worker
+from tests.conftest import BACKENDS
+from tests.support.servers import process_env, start_worker, truncate_all, wait_for
 
-from .rqtools import pending_jobs, sigkill_worker_mid_job, release_dead_scheduler_locks, requeue_jobs_of, wait_for, worker_name
+from .rqtools import pending_jobs, sigkill_worker_mid_job, release_dead_scheduler_locks, requeue_jobs_of, worker_name
 from .seed import seed_school
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
@@ -30,7 +30,7 @@ def rig(pg_url, make_config, redis_url, fcm, tmp_path):
 
     from service.app import create_app
 
-    _truncate_all(pg_url)
+    truncate_all(pg_url)
     channel = f"t-{uuid.uuid4().hex}"
     config = make_config(pg_url, redis_url=redis_url, jobs_inline=False, fcm_endpoint=fcm.url,
                          firebase_project_id=fcm.project_id, fcm_rate_per_second=100000.0,
