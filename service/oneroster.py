@@ -64,7 +64,7 @@ from typing import Iterable
 
 from peewee import chunked
 
-from . import jobs
+from . import jobs, permissions
 from .accounts import normalize_phone
 from .db import db, is_postgres, utcnow, write_transaction
 from .errors import ApiError, NotFound, ValidationError
@@ -938,7 +938,7 @@ def _resolve_school(p: Parsed, school_ref: str | None, school_id: int | None,
     org = candidates[0]
     other = School.get_or_none(School.sourced_id == org.sid)
     if other is not None and other.id != school.id:
-        problems.add("orgs.csv", org.line, "sourcedId", f"org {org.sid!r} is already school {other.id}")
+        problems.add("orgs.csv", org.line, "sourcedId", f"org {org.sid!r} is already imported as another school")
         return school, None
     return school, org
 
@@ -981,15 +981,38 @@ class _Writer:
         self._check_students()
         self.progress.advance(2)
 
+    def _foreign_users(self, user_ids: Iterable[int]) -> set[int]:
+        """Accounts holding a role or a child link outside the importing school: never modified here."""
+        school_id = getattr(self.school, "id", None)
+        ids = list(dict.fromkeys(user_ids))
+        foreign: set[int] = set()
+        for chunk in chunked(ids, CHUNK):
+            roles = StaffRole.select(StaffRole.user).where(StaffRole.user.in_(chunk))
+            links = (StudentGuardian.select(StudentGuardian.guardian).join(Student)
+                     .where(StudentGuardian.guardian.in_(chunk)))
+            if school_id is not None:
+                roles = roles.where(StaffRole.school != school_id)
+                links = links.where(Student.school != school_id)
+            foreign.update(r.user_id for r in roles)
+            foreign.update(r.guardian_id for r in links)
+        return foreign
+
     def _check_users(self) -> None:
         people = self.plan.people
         by_sid = {u.sourced_id: u for u in _select_in(User.select, User.sourced_id, [r.sid for r in people])}
         by_phone = {u.phone: u for u in _select_in(User.select, User.phone, [r.phone for r in people])}
+        self.foreign = self._foreign_users([u.id for u in by_sid.values()] + [u.id for u in by_phone.values()])
         self.user_match: dict[str, User] = {}
         claimed: dict[int, Person] = {}
         for r in people:
             user = by_sid.get(r.sid)
             column = "sourcedId"
+            if user is not None and user.id in self.foreign and not (r.phone and user.phone == r.phone):
+                # a sourcedId another school's roster uses: never adopted through the sourcedId alone
+                self.problems.add("users.csv", r.line, "sourcedId",
+                                  f"sourcedId {r.sid!r} is already used by an account this school does not "
+                                  "manage; give this person another sourcedId")
+                continue
             if user is None and r.phone:
                 user, column = by_phone.get(r.phone), r.phone_column
             if user is None:
@@ -998,15 +1021,17 @@ class _Writer:
                 self.problems.add("users.csv", r.line, column,
                                   f"the same account as line {claimed[user.id].line} (phone or sourcedId)")
                 continue
-            if r.phone and user.phone != r.phone and r.phone in by_phone and by_phone[r.phone].id != user.id:
+            if user.id not in self.foreign and r.phone and user.phone != r.phone and r.phone in by_phone \
+                    and by_phone[r.phone].id != user.id:
                 self.problems.add("users.csv", r.line, r.phone_column,
-                                  f"phone {r.phone} already belongs to another account")
+                                  f"phone {r.phone} is already the sign-in number of another account")
                 continue
             claimed[user.id] = r
             self.user_match[r.sid] = user
 
     def _check_students(self) -> None:
         students = self.plan.students
+        school_id = getattr(self.school, "id", None)
         by_sid = {s.sourced_id: s for s in _select_in(Student.select, Student.sourced_id, [r.sid for r in students])}
         by_nid = {s.national_id: s for s in _select_in(Student.select, Student.national_id,
                                                        [r.identifier for r in students if r.identifier])}
@@ -1014,15 +1039,25 @@ class _Writer:
         for r in students:
             row = by_sid.get(r.sid)
             other = by_nid.get(r.identifier) if r.identifier else None
+            # a student of another school is refused, and the answer names nothing of theirs
+            if row is not None and row.school_id != school_id:
+                self.problems.add("users.csv", r.line, "sourcedId",
+                                  f"sourcedId {r.sid!r} is already used by a student outside this school")
+                continue
+            if other is not None and other.school_id != school_id and (row is None or other.id != row.id):
+                self.problems.add("users.csv", r.line, "identifier",
+                                  f"national id {r.identifier!r} is already used by a student outside this school")
+                continue
             if row is None and other is not None:
                 if other.sourced_id is not None:
                     self.problems.add("users.csv", r.line, "identifier",
-                                      f"national id {r.identifier!r} belongs to another student ({other.sourced_id!r})")
+                                      f"national id {r.identifier!r} belongs to another student of this school "
+                                      f"({other.sourced_id!r})")
                     continue
                 row = other
             elif row is not None and other is not None and other.id != row.id:
                 self.problems.add("users.csv", r.line, "identifier",
-                                  f"national id {r.identifier!r} belongs to another student")
+                                  f"national id {r.identifier!r} belongs to another student of this school")
                 continue
             if row is not None:
                 self.student_match[r.sid] = row
@@ -1106,7 +1141,9 @@ class _Writer:
                 self._count(kind_of(r), "created")
                 continue
             self.user_ids[r.sid] = user.id
-            if user.sourced_id in (None, r.sid):  # ours (or adopted now): the roster is the source of truth
+            if user.id in self.foreign:  # an account of another school too: linked here, never changed
+                values = {}
+            elif user.sourced_id in (None, r.sid):  # ours (or adopted now): the roster is the source of truth
                 values = {"name": r.name, "sourced_id": r.sid}
                 if r.phone:
                     values["phone"] = r.phone
@@ -1347,9 +1384,12 @@ def create_upload(school_id: int, user_id: int | None, file_name: str, payload: 
     return RosterImport.get_by_id(run.id)
 
 
-def get_upload(import_id: int) -> RosterImport:
+def get_upload(user, import_id: int) -> RosterImport:
+    """An import the caller may read: an admin of its school. Another school's import is 404, like a
+    missing one; a caller who is no school's admin gets 403 whatever the id."""
+    permissions.require_staff_role(user, ("admin",))
     run = RosterImport.get_or_none(RosterImport.id == import_id)
-    if run is None:
+    if run is None or not permissions.is_staff(user, run.school_id, ("admin",)):
         raise NotFound("No such roster import.")
     return run
 
