@@ -23,6 +23,12 @@ class RosterUploadIn(Schema):
                                                           "manifest.csv optional)"})
 
 
+class RosterUploadForm(Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "true: check and plan only (the import's counts say what would be created, updated, "
+                       "unchanged or removed, with its warnings); nothing is written"})
+
+
 class RosterImportAccepted(Schema):
     id = Id(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
@@ -56,22 +62,31 @@ class RosterImportOut(Schema):
                                                   "staff_roles, class_teachers, students, guardians, "
                                                   "guardian_links); null until done"})
     errors = fields.List(fields.Nested(RosterProblemOut), required=True,
-                         metadata={"description": "why a failed import imported nothing"})
+                         metadata={"description": "why a failed import imported nothing (every problem: a broken "
+                                                  "reference, a duplicate sourcedId, a malformed value)"})
+    warnings = fields.List(fields.Nested(RosterProblemOut), required=True,
+                           metadata={"description": "what was imported without the part Lienlac cannot use "
+                                                    "(file, line, column), e.g. a guardian without a phone and "
+                                                    "how to let them sign in"})
+    dry_run = fields.Boolean(required=True, metadata={"description": "a plan only: nothing was written"})
 
 
 @blp.route("/schools/<int:school_id>/roster-imports", methods=["POST"])
 @blp.arguments(RosterUploadIn, location="files")
+@blp.arguments(RosterUploadForm, location="form")
 @blp.response(202, RosterImportAccepted)
 @blp.alt_response(403, schema=ErrorEnvelope, description="the caller is not a school admin")
 @blp.alt_response(404, schema=ErrorEnvelope, description="no such school (or not the caller's)")
 @blp.alt_response(422, schema=ErrorEnvelope, description="not a zip, or required files missing "
                                                          "(error.fields.rows lists them)")
 @login_required
-def upload_roster(files, school_id):
-    """Upload a OneRoster 1.1 CSV zip; it is imported in the background (poll the import's status)."""
+def upload_roster(files, form, school_id):
+    """Upload a OneRoster 1.1 CSV zip; it is imported (or, with dry_run, planned) in the background: poll
+    the import's status for its counts, warnings and errors."""
     permissions.school_for(g.user, school_id, ("admin",))
     upload = files["file"]
-    run = oneroster.create_upload(school_id, g.user.id, upload.filename or "", upload.read())
+    run = oneroster.create_upload(school_id, g.user.id, upload.filename or "", upload.read(),
+                                  dry_run=form.get("dry_run", False))
     return {"id": run.id, "status": run.status}
 
 

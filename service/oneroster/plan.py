@@ -31,16 +31,28 @@ class Plan:
     drop_staff: list[str]
     drop_guardians: list[str]
     drop_class_teachers: set[tuple[str, str]]
+    #: delta rows naming classes or users imported before (not in this bundle), applied through the database
+    delta_enrollments: list[Enrollment] = dataclasses.field(default_factory=list)
+    delta_links: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
 
-def build_plan(p: Parsed, org: Org) -> Plan:
+def build_plan(p: Parsed, org: Org, problems: Problems | None = None) -> Plan:
+    problems = problems or Problems()
     school = org.sid
     classes = [k for k in p.classes.values() if k.school_sid == school and k.status == "active"]
     class_set = {k.sid for k in classes}
     users = p.users
+    delta_enrollments = [e for e in p.enrollments.values()
+                         if (e.class_sid not in p.classes or e.user_sid not in users)
+                         and (e.class_sid in class_set or e.school_sid == school)]
+    for e in p.enrollments.values():
+        if e.role in ("proctor", "administrator") and (e.class_sid in class_set or e.school_sid == school):
+            problems.warn("enrollments.csv", e.line, "role",
+                          f"Lienlac has no {e.role} in a class: this enrollment is not imported "
+                          "(the user keeps their role at the school)")
     active_enrollments = [e for e in p.enrollments.values()
-                          if e.class_sid in class_set and e.status == "active"
-                          and users[e.user_sid].status == "active"]
+                          if e.class_sid in class_set and e.user_sid in users and e.status == "active"
+                          and users[e.user_sid].status == "active" and e.role in ("student", "teacher", "aide")]
 
     # sessions: the ones this school's classes and courses name (and their parents); all if none are named
     named: set[str] = set()
@@ -64,8 +76,12 @@ def build_plan(p: Parsed, org: Org) -> Plan:
         if year:
             wanted.add(year)
     active = [s for s in p.sessions.values() if s.sid in wanted and s.status == "active"]
-    years = [s for s in active if s.type == "schoolYear"]
-    terms = [(s, _year_of(p, s.sid)) for s in active if s.type in ("term", "semester")]
+    # a school year made from schoolYear values gets a sourcedId of this school (sourcedIds are global)
+    rename = {s.sid: f"{school}:{s.sid}"[:100] for s in active if s.synthetic}
+    years = [dataclasses.replace(s, sid=rename[s.sid]) if s.sid in rename else s
+             for s in active if s.type == "schoolYear"]
+    terms = [(s, rename.get(y, y)) for s, y in ((s, _year_of(p, s.sid)) for s in active
+                                                 if s.type in ("term", "semester")) if y]
 
     class_year: dict[str, str | None] = {}
     class_grade: dict[str, int | None] = {}
@@ -78,7 +94,7 @@ def build_plan(p: Parsed, org: Org) -> Plan:
         course = p.courses.get(k.course_sid)
         if year is None and course and course.year_sid:
             year = _year_of(p, course.year_sid)
-        class_year[k.sid] = year
+        class_year[k.sid] = rename.get(year, year)
         grade = _grade(k.grades)
         if grade is None and course and not k.grades:
             grade = _grade(course.grades) or None
@@ -88,7 +104,7 @@ def build_plan(p: Parsed, org: Org) -> Plan:
     teachers_of: dict[str, list[Enrollment]] = defaultdict(list)
     student_class: dict[str, str] = {}
     for e in active_enrollments:
-        if e.role == "teacher":
+        if e.role in ("teacher", "aide"):
             teachers_of[e.class_sid].append(e)
         elif e.role == "student":
             student_class.setdefault(e.user_sid, e.class_sid)
@@ -100,8 +116,9 @@ def build_plan(p: Parsed, org: Org) -> Plan:
         if not enrolled:
             homeroom[sid] = None
             continue
-        primary = next((e for e in enrolled if e.primary), enrolled[0])
-        homeroom[sid] = primary.user_sid
+        teachers = [e for e in enrolled if e.role == "teacher"]  # an aide is never the homeroom teacher
+        primary = next((e for e in teachers if e.primary), teachers[0]) if teachers else None
+        homeroom[sid] = primary.user_sid if primary else None
         k = by_class[sid]
         course = p.courses.get(k.course_sid)
         if len(k.subjects) == 1:
@@ -111,7 +128,7 @@ def build_plan(p: Parsed, org: Org) -> Plan:
         else:
             subject = ", ".join(k.subjects)
         for e in enrolled:
-            if e.user_sid != primary.user_sid:
+            if primary is None or e.user_sid != primary.user_sid:
                 subject_teachers.setdefault((sid, e.user_sid), subject[:100])
 
     enrolled_users = {e.user_sid for e in active_enrollments}
@@ -122,7 +139,13 @@ def build_plan(p: Parsed, org: Org) -> Plan:
     staff = [u for u in users.values() if u.role in STAFF_ROLE_MAP and u.status == "active"
              and (in_school(u) or u.sid in enrolled_users)]
     staff_roles = {(u.sid, STAFF_ROLE_MAP[u.role]) for u in staff}
-    staff_roles |= {(e.user_sid, "teacher") for e in active_enrollments if e.role == "teacher"}
+    staff_roles |= {(e.user_sid, "teacher") for e in active_enrollments if e.role in ("teacher", "aide")}
+    for u in users.values():
+        if u.role == "administrator" and u.status == "active" and u not in staff \
+                and not any(p.orgs[o].type == "school" for o in u.org_sids if o in p.orgs):
+            problems.warn("users.csv", u.line, "orgSourcedIds",
+                          "an administrator of the district (no school in orgSourcedIds): Lienlac gives roles "
+                          "per school, so no role is imported; add them as an admin of each school they run")
 
     # guardian links, from either side
     links: dict[tuple[str, str], str] = {}
@@ -133,9 +156,17 @@ def build_plan(p: Parsed, org: Org) -> Plan:
             return {"female": "mother", "male": "father"}.get(sex.get(g.sid, ""), "guardian")
         return "relative" if g.role == "relative" else "guardian"
 
+    delta_links: dict[tuple[str, str], str] = {}
+
     def link(student_sid: str, guardian_sid: str) -> None:
-        g = users[guardian_sid]
-        if student_sid in student_set and g.status == "active" and g.role not in STUDENT_ROLES:
+        g = users.get(guardian_sid)
+        if g is None:  # a guardian imported before, named by a delta's student row
+            if student_sid in student_set:
+                delta_links.setdefault((student_sid, guardian_sid), "guardian")
+        elif student_sid not in users:  # a student imported before, named by a delta's guardian row
+            if g.status == "active" and g.role in GUARDIAN_ROLES:
+                delta_links.setdefault((student_sid, guardian_sid), relationship(g))
+        elif student_sid in student_set and g.status == "active" and g.role not in STUDENT_ROLES:
             links.setdefault((student_sid, guardian_sid), relationship(g))
 
     for u in users.values():
@@ -147,9 +178,14 @@ def build_plan(p: Parsed, org: Org) -> Plan:
         elif u.role in GUARDIAN_ROLES:
             for a in u.agent_sids:
                 link(a, u.sid)
-    linked = {g for _, g in links}
+    linked = {g for _, g in links} | {g for _, g in delta_links if g in users}
+    for u in users.values():
+        if u.role == "relative" and u.status == "active" and u.sid not in linked and in_school(u):
+            problems.warn("users.csv", u.line, "agentSourcedIds",
+                          "a relative linked to no student (agentSourcedIds) is nobody's guardian here: "
+                          "not imported")
     guardians = [u for u in users.values() if u.role in GUARDIAN_ROLES and u.status == "active"
-                 and (in_school(u) or u.sid in linked)]
+                 and (in_school(u) and u.role != "relative" or u.sid in linked)]
     needed = {u.sid for u in staff} | {u.sid for u in guardians} | linked | {s for s, _ in staff_roles}
     needed = {p.alias_of.get(sid, sid) for sid in needed}  # a parent row sharing a staff row's phone
     people = [users[sid] for sid in sorted(needed, key=lambda s: users[s].line)]
@@ -160,7 +196,7 @@ def build_plan(p: Parsed, org: Org) -> Plan:
     # tobedeleted rows of this school
     leave_class: dict[str, str | None] = {}
     drop_class_teachers: set[tuple[str, str]] = set()
-    school_enrollments = [e for e in p.enrollments.values() if e.class_sid in class_set]
+    school_enrollments = [e for e in p.enrollments.values() if e.class_sid in class_set and e.user_sid in users]
     enrolled_any = {e.user_sid for e in school_enrollments}
     agents_of_students = {a for s in students for a in s.agent_sids}
     drop_staff, drop_guardians = [], []
@@ -168,7 +204,8 @@ def build_plan(p: Parsed, org: Org) -> Plan:
         if u.status != "tobedeleted":
             continue
         concerned = (in_school(u) or u.sid in enrolled_any or u.sid in agents_of_students
-                     or (u.role in GUARDIAN_ROLES and any(a in student_set for a in u.agent_sids)))
+                     or (u.role in GUARDIAN_ROLES and any(a in student_set or p.delta and a not in users
+                                                          for a in u.agent_sids)))
         if not concerned:
             continue
         if u.role in STUDENT_ROLES:
@@ -182,12 +219,12 @@ def build_plan(p: Parsed, org: Org) -> Plan:
             continue
         if e.role == "student" and e.user_sid not in student_class and e.user_sid not in leave_class:
             leave_class[e.user_sid] = e.class_sid
-        elif e.role == "teacher" and (e.class_sid, e.user_sid) not in subject_teachers:
+        elif e.role in ("teacher", "aide") and (e.class_sid, e.user_sid) not in subject_teachers:
             drop_class_teachers.add((e.class_sid, e.user_sid))
 
     return Plan(org, years, terms, classes, class_year, class_grade, homeroom, subject_teachers, people,
                 staff_roles, students, student_class, birth_dates, links, leave_class, drop_staff,
-                drop_guardians, drop_class_teachers)
+                drop_guardians, drop_class_teachers, delta_enrollments, delta_links)
 
 
 def _resolve_school(p: Parsed, school_ref: str | None, school_id: int | None,
@@ -204,6 +241,9 @@ def _resolve_school(p: Parsed, school_ref: str | None, school_id: int | None,
                 problems.add("orgs.csv", org.line, "status", f"school {org.sid!r} is marked tobedeleted")
                 return None, None
             return School.get_or_none(School.sourced_id == org.sid), org
+        known = School.get_or_none(School.sourced_id == school_ref) if p.delta or not p.orgs else None
+        if known is not None:
+            return known, _org_of(known)
         if not school_ref.strip().isdigit():
             problems.add("orgs.csv", None, "sourcedId",
                          f"no org with sourcedId {school_ref!r} (schools in the file: "
@@ -216,6 +256,8 @@ def _resolve_school(p: Parsed, school_ref: str | None, school_id: int | None,
         return None, None
     if school.sourced_id:
         org = p.orgs.get(school.sourced_id)
+        if org is None and (p.delta or not p.orgs):  # a delta without orgs.csv: the school as imported before
+            return school, _org_of(school)
         if org is None:
             problems.add("orgs.csv", None, "sourcedId",
                          f"school {school.id} is org {school.sourced_id!r}, which is not in orgs.csv")
@@ -237,3 +279,8 @@ def _resolve_school(p: Parsed, school_ref: str | None, school_id: int | None,
     return school, org
 
 
+
+
+def _org_of(school: School) -> Org:
+    """The school's org as imported before (a delta bundle need not repeat orgs.csv)."""
+    return Org(school.sourced_id, None, "active", school.name, "school", school.code or "", "")

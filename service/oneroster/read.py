@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ValidationError
-from .vocab import FILES, MAX_FILE_BYTES, MAX_PROBLEMS
+from .vocab import COLUMNS, FILES, IGNORED_WHY, MANIFEST_MODES, MAX_FILE_BYTES, MAX_PROBLEMS, MAX_WARNINGS, UNUSED_FILES
 
 # --- problems ------------------------------------------------------------------------------
 class RosterImportError(ValidationError):
@@ -31,9 +31,27 @@ def format_problem(p: dict) -> str:
 
 
 class Problems:
+    """What refuses the bundle (``items``, via ``add``) and what is only reported (``warnings``, via ``warn``)."""
+
     def __init__(self):
         self.items: list[dict] = []
         self.dropped = 0
+        self.warnings: list[dict] = []
+        self.warnings_dropped = 0
+
+    def warn(self, file: str | None, line: int | None, column: str | None, message: str) -> None:
+        """Something Lienlac cannot use: reported with its place, the rest is imported."""
+        if len(self.warnings) >= MAX_WARNINGS:
+            self.warnings_dropped += 1
+            return
+        self.warnings.append({"file": file, "line": line, "column": column, "message": message})
+
+    def warning_list(self) -> list[dict]:
+        out = list(self.warnings)
+        if self.warnings_dropped:
+            out.append({"file": None, "line": None, "column": None,
+                        "message": f"... and {self.warnings_dropped} more warnings"})
+        return out
 
     def add(self, file: str | None, line: int | None, column: str | None, message: str) -> None:
         if len(self.items) >= MAX_PROBLEMS:
@@ -58,12 +76,35 @@ class Table:
     rows: list[tuple[int, dict[str, str]]]  # (line of the row's first character, {column: value})
 
 
-def _canonical(name: str) -> str | None:
+def _canonical(name: str, problems: Problems | None = None) -> str | None:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     for known in FILES:
         if base.lower() == known.lower():
             return known
+    if problems is not None:
+        unused = next((u for u in UNUSED_FILES if u.lower() == base.lower()), None)
+        if unused:
+            problems.warn(unused, None, None, "Lienlac does not use this OneRoster file (gradebook or resources): "
+                                              "skipped")
+        elif base.lower().endswith(".csv"):
+            problems.warn(base, None, None, "not a OneRoster 1.1 CSV file: skipped")
     return None
+
+
+def manifest_modes(data: bytes | None) -> dict[str, str]:
+    """``{file name: absent|bulk|delta}`` from manifest.csv's ``file.<name>`` rows (empty without one)."""
+    if not data:
+        return {}
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return {}
+    modes = {}
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        prop, value = (row.get("propertyName") or "").strip(), (row.get("value") or "").strip().lower()
+        if prop.startswith("file.") and value in MANIFEST_MODES:
+            modes[prop[5:] + ".csv"] = value
+    return modes
 
 
 def read_files(source, problems: Problems) -> dict[str, bytes]:
@@ -73,7 +114,7 @@ def read_files(source, problems: Problems) -> dict[str, bytes]:
         source = io.BytesIO(bytes(source))
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         for path in sorted(Path(source).iterdir()):
-            name = _canonical(path.name)
+            name = _canonical(path.name, problems if path.is_file() else None)
             if name and path.is_file():
                 if name in found:
                     problems.add(name, None, None, f"two files are named {name} (case differs)")
@@ -90,7 +131,7 @@ def read_files(source, problems: Problems) -> dict[str, bytes]:
                 if info.is_dir() or info.filename.startswith("__MACOSX/") or \
                         info.filename.rsplit("/", 1)[-1].startswith("._"):
                     continue
-                name = _canonical(info.filename)
+                name = _canonical(info.filename, problems)
                 if not name:
                     continue
                 if name in found:
@@ -104,9 +145,16 @@ def read_files(source, problems: Problems) -> dict[str, bytes]:
                     found[name] = archive.read(info)
                 except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
                     problems.add(name, None, None, f"cannot be read from the zip ({exc})")
+    modes = manifest_modes(found.get("manifest.csv"))
+    delta = "delta" in modes.values()
     for name, (required, _) in FILES.items():
-        if required and name not in found:
+        # a file the manifest declares absent, or that a delta bundle leaves out, is not required
+        if required and name not in found and modes.get(name) != "absent" and not delta:
             problems.add(name, None, None, "the file is missing")
+    for name, mode in modes.items():
+        if mode == "absent" and name in found:
+            problems.warn(name, None, None, "the manifest declares this file absent: skipped")
+            del found[name]
     return found
 
 
@@ -152,6 +200,24 @@ def parse_table(name: str, data: bytes, problems: Problems) -> Table | None:
             rows.append((line, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))
     except csv.Error as exc:
         problems.add(name, reader.line_num, None, f"unreadable CSV ({exc})")
+    _warn_columns(name, header, rows, problems)
     return Table(name, header, rows)
+
+
+def _warn_columns(name: str, header: list[str], rows, problems: Problems) -> None:
+    """One warning per column Lienlac does not use: unknown ones, and known ones that carry values."""
+    known = COLUMNS.get(name, {})
+    for column in header:
+        if column in known and known[column] or column.startswith("metadata."):
+            continue
+        if column not in known:
+            problems.warn(name, 1, column, f"{column} is not a OneRoster 1.1 column of {name}: ignored")
+            continue
+        filled = [line for line, data in rows if data.get(column)]
+        if filled:
+            why = IGNORED_WHY.get(column, "Lienlac has no place for it")
+            problems.warn(name, filled[0], column, f"{column} is not imported ({why}); "
+                                                   f"{len(filled)} row{'s' if len(filled) != 1 else ''} fill it, "
+                                                   "the first on this line")
 
 

@@ -9,8 +9,14 @@ from ..accounts import normalize_phone
 from ..errors import ApiError
 from .progress import NullProgress
 from .read import Problems, Table, parse_table
-from .vocab import (_DATE, ENROLLMENT_ROLES, GUARDIAN_ROLES, ORG_TYPES, SESSION_TYPES, SEXES, STAFF_ROLE_MAP,
-                    STUDENT_ROLES, USER_ROLES)
+from .vocab import (_DATE, ENROLLMENT_ROLES, GUARDIAN_ROLES, MANIFEST_MODES, ORG_TYPES, SESSION_TYPES, SEXES,
+                    STAFF_ROLE_MAP, STUDENT_ROLES, USER_ROLES)
+
+#: the warning on a parent or guardian without a phone: how the school lets them sign in
+NO_PHONE = ("no phone: imported and linked to the children, but cannot sign in yet. Print invite codes for "
+            "these families (`lienlac roster-invites --school ID` or POST /classes/{id}/guardian-invites): the "
+            "guardian signs in with any phone and claims the child (POST /guardians/claim); or an admin adds "
+            "the phone (PATCH /students/{id}/guardians/{user_id}), which later imports match")
 
 # --- parsed rows -----------------------------------------------------------------------------
 @dataclasses.dataclass(slots=True)
@@ -35,6 +41,7 @@ class Session:
     end: dt.date | None
     parent: str
     year: str
+    synthetic: bool = False  # a school year made from the schoolYear column of its terms
 
 
 @dataclasses.dataclass(slots=True)
@@ -116,6 +123,9 @@ class _Row:
             self.error(column, f"longer than {max_len} characters")
             return value[:max_len]
         return value
+
+    def warn(self, column: str | None, message: str) -> None:
+        self.problems.warn(self.file, self.line, column, message)
 
     def required(self, column: str, max_len: int | None = None) -> str:
         value = self.get(column, max_len)
@@ -219,6 +229,10 @@ class Parsed:
     enrollments: dict[str, Enrollment]
     demographics: dict[str, Demographic]
     alias_of: dict[str, str]  # guardian row sourcedId → staff row sourcedId with the same phone
+    delta: bool = False  # the manifest names a file in delta mode: references may name rows already imported
+    #: references to rows not in this (delta) bundle, checked against the school's data when writing:
+    #: (file, line, column, kind, sourcedId), kind one of org, session, course, class, user
+    external: list = dataclasses.field(default_factory=list)
 
 
 def parse(files: dict[str, bytes], problems: Problems, progress=None) -> Parsed:
@@ -228,9 +242,14 @@ def parse(files: dict[str, bytes], problems: Problems, progress=None) -> Parsed:
     progress.start("Checking rows", sum(len(t.rows) for t in tables.values() if t))
 
     manifest = tables.get("manifest.csv")
+    delta = False
     for row in _rows(manifest, problems, progress):
-        if row.get("propertyName") == "oneroster.version" and row.get("value") not in ("1.1", "1.0"):
-            row.error("value", f"OneRoster version {row.get('value')!r}: only 1.1 CSV files are supported")
+        prop, value = row.get("propertyName"), row.get("value")
+        if prop == "oneroster.version" and value not in ("1.1", "1.0"):
+            row.error("value", f"OneRoster version {value!r}: only 1.1 CSV files are supported")
+        elif prop.startswith("file.") and value.lower() not in MANIFEST_MODES:
+            row.error("value", f"{value!r} is not one of absent, bulk, delta")
+        delta = delta or (prop.startswith("file.") and value.lower() == "delta")
 
     orgs = []
     for row in _rows(tables.get("orgs.csv"), problems, progress):
@@ -254,7 +273,9 @@ def parse(files: dict[str, bytes], problems: Problems, progress=None) -> Parsed:
                   row.ids("grades"), row.get("courseSourcedId"), row.required("schoolSourcedId"),
                   row.ids("termSourcedIds"), row.ids("subjects"), row.get("subjects"))
         if _grade(k.grades) is False:
-            row.error("grades", f"grade {k.grades[0]!r} is not 1 to 12")
+            row.warn("grades", f"grade {k.grades[0]!r} is not a Vietnamese grade (1 to 12): the class has no grade")
+        elif k.grades and _grade(k.grades) is None:
+            row.warn("grades", f"grade {k.grades[0]!r} is not a Vietnamese grade (1 to 12): the class has no grade")
         classes.append(k)
     users = []
     for row in _rows(tables.get("users.csv"), problems, progress):
@@ -268,9 +289,9 @@ def parse(files: dict[str, bytes], problems: Problems, progress=None) -> Parsed:
             try:
                 phone = normalize_phone(raw)
             except ApiError:
-                row.error(phone_column, f"not a valid phone number: {raw!r}")
-        if role in GUARDIAN_ROLES and status == "active" and not raw:
-            row.error("phone", "a parent or guardian needs a phone number to sign in")
+                row.warn(phone_column, f"not a phone number Lienlac can text: {raw!r}; imported without a phone")
+        if role in GUARDIAN_ROLES and status == "active" and phone is None:
+            row.warn("phone", NO_PHONE)
         identifier = row.get("identifier", 32) if role in STUDENT_ROLES else row.get("identifier")
         users.append(Person(sid, row.line, status, row.boolean("enabledUser"), row.ids("orgSourcedIds"), role,
                             _person_name(row), identifier, row.get("email", 200), phone, phone_column,
@@ -285,15 +306,38 @@ def parse(files: dict[str, bytes], problems: Problems, progress=None) -> Parsed:
         row.date("endDate")
     demographics = []
     for row in _rows(tables.get("demographics.csv"), problems, progress):
+        sex = row.get("sex").lower()
+        if sex and sex not in SEXES:
+            row.warn("sex", f"{row.get('sex')!r} is not one of {', '.join(sorted(SEXES))}: ignored")
+            sex = ""
         demographics.append(Demographic(row.required("sourcedId", 100), row.line, row.status(),
-                                        row.date("birthDate"), row.choice("sex", SEXES, required=False)))
+                                        row.date("birthDate"), sex))
 
     p = Parsed(_unique(orgs, "orgs.csv", problems), _unique(sessions, "academicSessions.csv", problems),
                _unique(courses, "courses.csv", problems), _unique(classes, "classes.csv", problems),
                _unique(users, "users.csv", problems), _unique(enrollments, "enrollments.csv", problems),
-               _unique(demographics, "demographics.csv", problems), {})
+               _unique(demographics, "demographics.csv", problems), {}, delta)
+    _year_sessions(p)
     _check_references(p, problems)
     return p
+
+
+def _year_sessions(p: Parsed) -> None:
+    """A school year for each ``schoolYear`` value whose sessions reach no schoolYear session: dated by
+    its sessions' earliest start and latest end."""
+    grouped: dict[str, list[Session]] = {}
+    for s in p.sessions.values():
+        if s.type != "schoolYear" and s.year and s.status == "active" and _year_of(p, s.sid) is None:
+            grouped.setdefault(s.year, []).append(s)
+    for value, members in grouped.items():
+        starts = [s.start for s in members if s.start]
+        ends = [s.end for s in members if s.end]
+        if not starts or not ends:
+            continue
+        start, end = min(starts), max(ends)
+        title = f"{start.year}-{end.year}" if start.year != end.year else value
+        sid = f"schoolYear={value}"
+        p.sessions[sid] = Session(sid, None, "active", title[:100], "schoolYear", start, end, "", value, True)
 
 
 def _grade(values: list[str]):
@@ -308,9 +352,14 @@ def _grade(values: list[str]):
 
 
 def _check_references(p: Parsed, problems: Problems) -> None:
+    kinds = {"org": "org", "academic session": "session", "course": "course", "class": "class", "user": "user"}
+
     def ref(file, line, column, value, table, what):
         if value and value not in table:
-            problems.add(file, line, column, f"unknown {what} {value!r}")
+            if p.delta:  # a delta names rows sent before: checked against the school's data when writing
+                p.external.append((file, line, column, kinds[what], value))
+            else:
+                problems.add(file, line, column, f"unknown {what} {value!r}")
             return False
         return bool(value)
 
@@ -357,9 +406,11 @@ def _check_references(p: Parsed, problems: Problems) -> None:
 
     # terms need a school year (by parent chain or by the schoolYear column)
     for s in p.sessions.values():
-        if s.type in ("term", "semester") and s.status == "active" and _year_of(p, s.sid) is None:
-            problems.add("academicSessions.csv", s.line, "parentSourcedId",
-                         "a term needs a parent schoolYear session (parentSourcedId or schoolYear)")
+        if s.type in ("term", "semester") and s.status == "active" and _year_of(p, s.sid) is None \
+                and not (p.delta and s.parent and s.parent not in p.sessions):
+            problems.warn("academicSessions.csv", s.line, "schoolYear",
+                          "no school year (neither a parent schoolYear session nor a schoolYear value): "
+                          "the term is not imported")
         if s.parent and _has_cycle(p, s.sid):
             problems.add("academicSessions.csv", s.line, "parentSourcedId", "the parent chain loops")
 
@@ -380,9 +431,11 @@ def _check_references(p: Parsed, problems: Problems) -> None:
                 p.alias_of[guardian.sid] = staff.sid  # a teacher who is also a parent here: one account
                 seen_phone[u.phone] = staff
                 aliased_phones.add(u.phone)
-            else:
-                problems.add("users.csv", u.line, u.phone_column,
-                             f"phone {u.phone} is also on line {first.line} (sourcedId {first.sid!r})")
+            else:  # one phone signs in one account: the later person is imported without it
+                problems.warn("users.csv", u.line, u.phone_column,
+                              f"phone {u.phone} is also on line {first.line} (sourcedId {first.sid!r}); one phone "
+                              "signs in one account, so this person is imported without a phone")
+                u.phone = None
         if u.role in STUDENT_ROLES and u.identifier:
             first = seen_identifier.get(u.identifier)
             if first is None:
@@ -417,6 +470,9 @@ def _year_of(p: Parsed, sid: str) -> str | None:
         for s in p.sessions.values():
             if s.type == "schoolYear" and s.status == "active" and (s.year == start.year or s.sid == start.year):
                 return s.sid
+        synthetic = f"schoolYear={start.year}"
+        if synthetic in p.sessions:
+            return synthetic
     return None
 
 

@@ -73,7 +73,37 @@ class _Writer:
         self._check_users()
         self.progress.advance()
         self._check_students()
+        self._check_external()
         self.progress.advance(2)
+
+    def _check_external(self) -> None:
+        """A delta's references to rows not in the bundle must name this school's data (never another's)."""
+        school_id = getattr(self.school, "id", None)
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for _, _, _, kind, sid in self.p.external:
+            wanted[kind].add(sid)
+        self.ext_classes = {c.sourced_id: c.id for c in _select_in(
+            lambda: SchoolClass.select(SchoolClass.id, SchoolClass.sourced_id).where(SchoolClass.school == school_id),
+            SchoolClass.sourced_id, wanted["class"])}
+        sessions = {y.sourced_id for y in _select_in(
+            lambda: SchoolYear.select(SchoolYear.sourced_id).where(SchoolYear.school == school_id),
+            SchoolYear.sourced_id, wanted["session"])}
+        sessions |= {t.sourced_id for t in _select_in(
+            lambda: Term.select(Term.sourced_id).join(SchoolYear).where(SchoolYear.school == school_id),
+            Term.sourced_id, wanted["session"])}
+        self.ext_students = {s.sourced_id: s for s in _select_in(
+            lambda: Student.select(Student.id, Student.sourced_id, Student.school_class).where(
+                Student.school == school_id), Student.sourced_id, wanted["user"])}
+        in_school = (StaffRole.select(StaffRole.user).where(StaffRole.school == school_id)
+                     | StudentGuardian.select(StudentGuardian.guardian).join(Student).where(Student.school == school_id))
+        self.ext_users = {u.sourced_id: u.id for u in _select_in(
+            lambda: User.select(User.id, User.sourced_id).where(User.id.in_(in_school)), User.sourced_id,
+            wanted["user"])}
+        known = {"class": self.ext_classes, "session": sessions, "user": set(self.ext_students) | set(self.ext_users)}
+        for file, line, column, kind, sid in self.p.external:
+            if kind in known and sid not in known[kind]:
+                self.problems.add(file, line, column, f"unknown {kind} {sid!r}: not in this bundle, and not "
+                                                      "imported before for this school")
 
     def _foreign_users(self, user_ids: Iterable[int]) -> set[int]:
         """Accounts holding a role or a child link outside the importing school: never modified here."""
@@ -167,7 +197,54 @@ class _Writer:
         self._students()
         self._links()
         self._removals()
+        self._delta()
         return self.counts
+
+    def _delta(self) -> None:
+        """Enrollments and links of a delta that name classes, students or users imported before."""
+        plan, school_id = self.plan, self.school.id
+        if not (plan.delta_enrollments or plan.delta_links):
+            return
+        self.progress.start("Applying the delta", len(plan.delta_enrollments) + len(plan.delta_links))
+        class_ids = {**self.ext_classes, **self.class_ids}
+        student_ids = {**{sid: s.id for sid, s in self.ext_students.items()}, **self.student_ids}
+        user_ids = {**self.ext_users, **self.user_ids}
+        current = {s.id: s.school_class_id for s in _select_in(
+            lambda: Student.select(Student.id, Student.school_class), Student.id, list(student_ids.values()))}
+        for e in plan.delta_enrollments:
+            class_id = class_ids.get(e.class_sid)
+            if class_id is None:
+                continue
+            if e.role == "student" and e.user_sid in student_ids:
+                sid = student_ids[e.user_sid]
+                if e.status == "active" and current.get(sid) != class_id:
+                    Student.update(school_class=class_id).where(Student.id == sid).execute()
+                    current[sid] = class_id
+                    self._count("students", "updated")
+                elif e.status == "tobedeleted" and current.get(sid) == class_id:
+                    Student.update(school_class=None).where(Student.id == sid).execute()
+                    current[sid] = None
+                    self._count("students", "removed")
+            elif e.role in ("teacher", "aide") and e.user_sid in user_ids:
+                uid = user_ids[e.user_sid]
+                mine = ClassTeacher.select().where((ClassTeacher.school_class == class_id)
+                                                   & (ClassTeacher.teacher == uid))
+                if e.status == "active" and not mine.exists():
+                    ClassTeacher.create(school_class=class_id, teacher=uid, subject="")
+                    StaffRole.get_or_create(user=uid, school=school_id, role="teacher")
+                    self._count("class_teachers", "created")
+                elif e.status == "tobedeleted":
+                    self._count("class_teachers", "removed", ClassTeacher.delete().where(
+                        (ClassTeacher.school_class == class_id) & (ClassTeacher.teacher == uid)).execute())
+                    self._count("classes", "updated", SchoolClass.update(homeroom_teacher=None).where(
+                        (SchoolClass.id == class_id) & (SchoolClass.homeroom_teacher == uid)).execute())
+        for (student_sid, guardian_sid), relationship in plan.delta_links.items():
+            sid, gid = student_ids.get(student_sid), user_ids.get(guardian_sid)
+            if sid is None or gid is None:
+                continue
+            _, created = StudentGuardian.get_or_create(student=sid, guardian=gid,
+                                                       defaults={"relationship": relationship})
+            self._count("guardian_links", "created" if created else "unchanged")
 
     def _count(self, kind: str, what: str, n: int = 1) -> None:
         self.counts[kind][what] += n
@@ -276,8 +353,9 @@ class _Writer:
     def _classes(self) -> None:
         plan, desired = self.plan, {}
         for k in plan.classes:
-            values = {"school": self.school.id, "name": k.title, "grade": plan.class_grade[k.sid],
-                      "school_year": self.year_ids.get(plan.class_year[k.sid]) if plan.class_year[k.sid] else None}
+            values = {"school": self.school.id, "name": k.title, "grade": plan.class_grade[k.sid]}
+            if plan.class_year[k.sid] or k.sid not in self.classes:  # a delta's class keeps its year
+                values["school_year"] = self.year_ids.get(plan.class_year[k.sid]) if plan.class_year[k.sid] else None
             teacher = plan.homeroom.get(k.sid)
             if teacher is not None:
                 values["homeroom_teacher"] = self.user_ids[teacher]
