@@ -85,6 +85,8 @@ def links_of(student_sid) -> dict:
 
 
 def check_bom_crlf(result):
+    raw = (FIXTURES / "bom_crlf" / "users.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == raw.count(b"\n")  # the fixture is what it says
     school = School.get(School.sourced_id == "org-a")  # no BOM left in the first header or value
     assert school.name == "Trường THCS Ánh Dương"
     student = Student.get(Student.sourced_id == "u-hs-1")
