@@ -17,10 +17,11 @@ STATUSES = ["queued", "running", "done", "failed"]
 
 
 class RosterUploadIn(Schema):
-    file = Upload(required=True, metadata={"description": "a zip of OneRoster 1.1 CSV files (orgs.csv, "
+    file = Upload(required=True, metadata={"description": "a zip of OneRoster 1.1 CSV files: orgs.csv, "
                                                           "academicSessions.csv, classes.csv, users.csv, "
                                                           "enrollments.csv; courses.csv, demographics.csv, "
-                                                          "manifest.csv optional)"})
+                                                          "manifest.csv optional (a delta manifest may leave "
+                                                          "files out); other 1.1 files are skipped"})
 
 
 class RosterUploadForm(Schema):

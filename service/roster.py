@@ -523,10 +523,11 @@ def set_guardian_phone(student_id: int, guardian_id: int, phone: str) -> User:
                                                   & (StudentGuardian.guardian == guardian_id)).exists():
                 raise NotFound("This person is not a guardian of this student.")
             user = get_user(guardian_id)
+            school_id = student.school_id
             elsewhere = (StaffRole.select().where((StaffRole.user == guardian_id)
-                                                  & (StaffRole.school != student.school_id)).exists()
+                                                  & (StaffRole.school != school_id)).exists()
                          or StudentGuardian.select().join(Student).where(
-                             (StudentGuardian.guardian == guardian_id) & (Student.school != student.school_id)).exists())
+                             (StudentGuardian.guardian == guardian_id) & (Student.school != school_id)).exists())
             if user.phone is not None or elsewhere:
                 raise Conflict("This guardian's phone number cannot be set here.",
                                fields={"phone": ["Only a guardian without a phone, of this school only."]})

@@ -95,7 +95,8 @@ class _Writer:
             lambda: Student.select(Student.id, Student.sourced_id, Student.school_class).where(
                 Student.school == school_id), Student.sourced_id, wanted["user"])}
         in_school = (StaffRole.select(StaffRole.user).where(StaffRole.school == school_id)
-                     | StudentGuardian.select(StudentGuardian.guardian).join(Student).where(Student.school == school_id))
+                     | StudentGuardian.select(StudentGuardian.guardian).join(Student)
+                     .where(Student.school == school_id))
         self.ext_users = {u.sourced_id: u.id for u in _select_in(
             lambda: User.select(User.id, User.sourced_id).where(User.id.in_(in_school)), User.sourced_id,
             wanted["user"])}
