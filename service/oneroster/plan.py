@@ -76,6 +76,10 @@ def build_plan(p: Parsed, org: Org, problems: Problems | None = None) -> Plan:
         if year:
             wanted.add(year)
     active = [s for s in p.sessions.values() if s.sid in wanted and s.status == "active"]
+    for s in p.sessions.values():
+        if s.type == "gradingPeriod" and s.status == "active":
+            problems.warn("academicSessions.csv", s.line, "type",
+                          "grading periods are not stored (grades are kept by term): skipped")
     # a school year made from schoolYear values gets a sourcedId of this school (sourcedIds are global)
     rename = {s.sid: f"{school}:{s.sid}"[:100] for s in active if s.synthetic}
     years = [dataclasses.replace(s, sid=rename[s.sid]) if s.sid in rename else s
