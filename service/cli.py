@@ -171,8 +171,8 @@ def roster_invites(school_id, class_ref):
     from rich.table import Table
 
     from . import db as dbmod
-    from . import roster
-    from .models import SchoolClass
+    from .roster import logic as roster
+    from .roster.models import SchoolClass
 
     app = _app()
     dbmod.migrate()
@@ -212,7 +212,7 @@ def docs(out):
 def create_school(name, admin_phone, admin_name, code, timezone):
     """Create a school and its first admin (an operator task: the API has no POST /schools)."""
     from . import db as dbmod
-    from . import roster
+    from .roster import logic as roster
     from .errors import ApiError
 
     app = _app()

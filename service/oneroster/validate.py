@@ -5,7 +5,7 @@ import dataclasses
 import datetime as dt
 from typing import Iterable
 
-from ..accounts import normalize_phone
+from ..accounts.logic import normalize_phone
 from ..errors import ApiError
 from .progress import NullProgress
 from .read import Problems, Table, parse_table

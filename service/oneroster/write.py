@@ -7,8 +7,8 @@ from typing import Iterable
 from peewee import chunked
 
 from ..db import utcnow
-from ..models import (ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term,
-                      User)
+from ..accounts.models import User
+from ..roster.models import ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term
 from .plan import Plan
 from .read import Problems
 from .validate import Parsed, Person

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from service import accounts, roster
-from service.models import (ClassTeacher, RosterImport, School, SchoolClass, SchoolYear, StaffRole, Student,
-                            StudentGuardian, Term, User)
+from service.accounts import logic as accounts
+from service.roster import logic as roster
+from service.accounts.models import User
+from service.roster.models import (ClassTeacher, RosterImport, School, SchoolClass, SchoolYear, StaffRole, Student,
+                                   StudentGuardian, Term)
 from service.oneroster import RosterImportError, import_path_cli, import_roster
 
 from ..support.servers import ROOT, lienlac, process_env

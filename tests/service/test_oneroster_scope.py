@@ -14,8 +14,10 @@ import zipfile
 
 import pytest
 
-from service import accounts, roster
-from service.models import StaffRole, Student, StudentGuardian, User
+from service.accounts import logic as accounts
+from service.roster import logic as roster
+from service.accounts.models import User
+from service.roster.models import StaffRole, Student, StudentGuardian
 from service.oneroster import RosterImportError, import_roster
 
 HEADERS = {
@@ -241,7 +243,7 @@ def test_reading_another_schools_import_is_404(client, make, world):
         pytest.skip("HTTP only")
     ok, _ = world["run"](bundle([student()]))
     assert ok
-    from service.models import RosterImport
+    from service.roster.models import RosterImport
 
     run_id = RosterImport.select().order_by(RosterImport.id.desc()).first().id
     url = f"/api/v1/roster-imports/{run_id}"
