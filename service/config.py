@@ -51,6 +51,9 @@ class Config:
     max_upload_bytes: int = 10 * 1024 * 1024
     login_rate_limit: str = "10 per minute"
     otp_rate_limit: str = "5 per 10 minutes"
+    message_rate_limit: str = "60 per minute"  # per sender, HTTP and Socket.IO together
+    upload_quota_bytes_per_day: int = 200 * 1024 * 1024  # per user, over the last 24 hours
+    unsent_attachment_seconds: int = 24 * 3600  # an upload never sent is deleted after this
     socketio_async_mode: str = "threading"
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
     rq_maintenance_interval: int = 60  # seconds: how soon a dead worker's jobs are requeued
@@ -83,6 +86,9 @@ class Config:
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
             login_rate_limit=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
             otp_rate_limit=env.get("OTP_RATE_LIMIT", "5 per 10 minutes"),
+            message_rate_limit=env.get("MESSAGE_RATE_LIMIT", "60 per minute"),
+            upload_quota_bytes_per_day=int(env.get("UPLOAD_QUOTA_BYTES_PER_DAY", 200 * 1024 * 1024)),
+            unsent_attachment_seconds=int(env.get("UNSENT_ATTACHMENT_SECONDS", 24 * 3600)),
             socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),
