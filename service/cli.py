@@ -113,7 +113,7 @@ def migrate():
 @click.argument("event")
 @click.argument("data", default="{}")
 def emit(room, event, data):
-    """Send a Socket.IO EVENT with JSON DATA to ROOM (user:<id>, conversation:<id>) on every web process."""
+    """Send a Socket.IO EVENT with JSON DATA to ROOM (e.g. user:<id>) on every web process."""
     from . import realtime
 
     try:

@@ -2,8 +2,9 @@
 
 ``emit_to(room, event, data)`` works everywhere: in a web process it uses the app's server
 (which publishes through the Redis queue to the other processes); in a worker or the CLI it
-uses a write-only ``SocketIO(message_queue=REDIS_URL)``. Rooms: ``user:<id>``,
-``conversation:<id>``.
+uses a write-only ``SocketIO(message_queue=REDIS_URL)``. Rooms: ``user:<id>`` (messaging
+delivers to the rooms of a conversation's current members, computed per event, so access follows
+the roster; ``room`` may be a list of rooms).
 
 A socket connects with ``auth: {token: <access_token>}``; a bad or missing token is refused
 (the client's ``connect_error`` gets ``message`` and ``data: {code: "unauthorized", message}``). An accepted socket joins
