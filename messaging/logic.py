@@ -43,7 +43,6 @@ from service import jobs as jobs_mod
 from service import permissions, presence, ratelimit, realtime, roster
 from service.db import db, is_postgres, utcnow, write_transaction
 from service.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationError
-from service.models import Student
 from service.pagination import decode_cursor, encode_cursor
 
 from . import officehours, policy
@@ -346,16 +345,14 @@ def conversation_views(user_id: int, convs: list[Conversation]) -> list[dict]:
         .where(Conversation.id.in_(ids))}
     last_views = dict(zip(last.keys(), message_views(list(last.values()))))
     unread = _unread_counts(user_id, ids)
+    # the members now, a constant number of queries for the whole page
     direct = [c for c in convs if c.kind == "direct"]
     people_of: dict[int, list[tuple[int, str]]] = policy.direct_members([c.id for c in direct]) if direct else {}
-    student_ids = {c.student_id for c in direct}
-    student_names = ({s.id: s.name for s in Student.select(Student.id, Student.name).where(Student.id.in_(student_ids))}
-                     if student_ids else {})
+    student_names = roster.student_names(c.student_id for c in direct)
+    by_class = roster.class_members(c.school_class_id for c in convs if c.kind == "class")
     for conv in convs:
         if conv.kind == "class":
-            teachers = roster.class_teacher_ids(conv.school_class_id)
-            guardians = [g for g in roster.class_guardian_ids(conv.school_class_id) if g not in teachers]
-            people_of[conv.id] = [(t, "teacher") for t in teachers] + [(g, "guardian") for g in guardians]
+            people_of[conv.id] = by_class[conv.school_class_id]
     names = roster.user_names({u for people in people_of.values() for u, _ in people})
     out = []
     for conv in convs:

@@ -102,6 +102,36 @@ def class_guardian_ids(class_id: int) -> list[int]:
     return sorted(row.guardian_id for row in query)
 
 
+def class_members(class_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+    """``{class_id: [(user_id, "teacher"|"guardian")]}``: each class's teachers (homeroom first, then
+    subject teachers) and the guardians of its students who are not its teachers; three queries
+    whatever the number of classes."""
+    ids = sorted({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    teachers: dict[int, list[int]] = {c: [] for c in ids}
+    for klass in SchoolClass.select(SchoolClass.id, SchoolClass.homeroom_teacher).where(SchoolClass.id.in_(ids)):
+        if klass.homeroom_teacher_id:
+            teachers[klass.id].append(klass.homeroom_teacher_id)
+    for row in (ClassTeacher.select(ClassTeacher.school_class, ClassTeacher.teacher)
+                .where(ClassTeacher.school_class.in_(ids)).order_by(ClassTeacher.id)):
+        if row.teacher_id not in teachers[row.school_class_id]:
+            teachers[row.school_class_id].append(row.teacher_id)
+    guardians: dict[int, set[int]] = defaultdict(set)
+    for row in (StudentGuardian.select(Student.school_class, StudentGuardian.guardian).distinct()
+                .join(Student).where(Student.school_class.in_(ids)).tuples()):
+        guardians[row[0]].add(row[1])
+    return {c: [(t, "teacher") for t in teachers[c]]
+            + [(g, "guardian") for g in sorted(guardians[c]) if g not in teachers[c]] for c in ids}
+
+
+def student_names(student_ids: Iterable[int]) -> dict[int, str]:
+    ids = list({int(s) for s in student_ids})
+    if not ids:
+        return {}
+    return {s.id: s.name for s in Student.select(Student.id, Student.name).where(Student.id.in_(ids))}
+
+
 def teacher_class_ids(user_id: int) -> list[int]:
     homeroom = [c.id for c in SchoolClass.select(SchoolClass.id).where(SchoolClass.homeroom_teacher == user_id)]
     subject = [r.school_class_id for r in ClassTeacher.select(ClassTeacher.school_class)
