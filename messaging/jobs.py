@@ -4,12 +4,10 @@ from __future__ import annotations
 import datetime as dt
 
 from service import jobs as jobs_mod
-from service.db import utcnow
 from service.jobs import job
 
-#: how often unsent attachments are looked for (they are deleted ``unsent_attachment_seconds`` old)
-PURGE_INTERVAL = dt.timedelta(hours=1)
-
+#: uploads expiring within the same hour share one purge job
+PURGE_SLOT = dt.timedelta(hours=1)
 
 @job
 def push_new_message(message_id: int, silent_for: list[int]) -> None:
@@ -22,25 +20,23 @@ def push_new_message(message_id: int, silent_for: list[int]) -> None:
 
 @job
 def purge_unsent_attachments() -> int:
-    """Delete the attachments never sent (``logic.purge_unsent_attachments``), then schedule the next
-    run: a chain of one job per hour. The job id names the hour it runs in, so every process that
-    starts the chain (``schedule_purge``) and every run that continues it ask for the same job."""
+    """Delete the attachments never sent that are old enough (``logic.purge_unsent_attachments``).
+
+    Scheduled by the uploads themselves (``schedule_purge``): no upload, no job."""
     from . import logic
 
-    try:
-        return logic.purge_unsent_attachments()
-    finally:
-        schedule_purge()
+    return logic.purge_unsent_attachments()
 
 
-def schedule_purge(after: dt.datetime | None = None) -> str:
-    """Make sure the next purge is scheduled (idempotent: one job per hour slot, whoever asks).
+def schedule_purge(expires_at: dt.datetime) -> str:
+    """Make sure a purge runs once a file uploaded now has expired (``expires_at``, naive UTC, wall clock).
 
-    Wall-clock time on purpose (RQ's scheduler runs on it), not the app's injectable clock.
+    One job per hour: the job id names the hour after ``expires_at``, so the uploads of an hour
+    share one job (idempotent, from any process), and each run deletes every expired file, those
+    of an earlier hour whose job was lost included.
     """
-    base = after or utcnow()
-    interval = int(PURGE_INTERVAL.total_seconds())
-    slot = int(base.replace(tzinfo=dt.timezone.utc).timestamp()) // interval + 1
+    interval = int(PURGE_SLOT.total_seconds())
+    slot = int(expires_at.replace(tzinfo=dt.timezone.utc).timestamp()) // interval + 1
     at = dt.datetime.fromtimestamp(slot * interval, dt.timezone.utc).replace(tzinfo=None)
     return jobs_mod.enqueue(purge_unsent_attachments, queue="low", job_id=f"messaging-purge-attachments-{slot}",
-                            at=at, retry=None)
+                            at=at, retry=(3, [60, 600, 3600]))

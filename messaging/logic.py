@@ -848,11 +848,24 @@ def store_attachment(user_id: int, data: bytes, filename: str | None, when: dt.d
     store = storage_mod.storage()
     store.put(key, data, content_type)
     try:
-        return Attachment.create(uploader=user_id, content_type=content_type, size=len(data), filename=name,
-                                 storage_key=key, sha256=hashlib.sha256(data).hexdigest(), created_at=ts)
+        att = Attachment.create(uploader=user_id, content_type=content_type, size=len(data), filename=name,
+                                storage_key=key, sha256=hashlib.sha256(data).hexdigest(), created_at=ts)
     except Exception:
         store.delete(key)
         raise
+    _schedule_purge()
+    return att
+
+
+def _schedule_purge() -> None:
+    """A purge job for when this upload expires (wall clock: RQ's scheduler runs on it)."""
+    from . import jobs
+
+    ttl = dt.timedelta(seconds=current_app.config["LIENLAC"].unsent_attachment_seconds)
+    try:
+        jobs.schedule_purge(utcnow() + ttl)
+    except Exception:  # noqa: BLE001 - the file is stored; a later upload's purge deletes it if unsent
+        log.warning("could not schedule the purge of unsent attachments", exc_info=True)
 
 
 def attachment_for(user_id: int, attachment_id) -> Attachment:

@@ -304,21 +304,29 @@ def test_unsent_attachments_are_deleted_after_a_day(app, client, world):
     assert store.get(keys[int(recent)]) == PNG
 
 
-def test_purge_job_schedules_its_next_run(database_url, make_config, redis_url):
+def test_an_upload_schedules_the_purge_of_unsent_files(database_url, make_config, redis_url, make):
     from rq.registry import ScheduledJobRegistry
 
     from messaging import jobs as messaging_jobs
     from service import jobs
     from tests.support.apps import running_app
 
-    with running_app(make_config(database_url, redis_url=redis_url)) as app:
-        app.extensions["lienlac.clock"] = lambda: dt.datetime(2026, 11, 23, 2, 0)
-        messaging_jobs.purge_unsent_attachments()
+    from .conftest import World
+
+    with running_app(make_config(database_url, redis_url=redis_url), web=False) as app:
+        world, client = World(make), app.test_client()
         registry = ScheduledJobRegistry("low", connection=jobs.redis_connection())
+        assert registry.get_job_ids() == []  # nothing uploaded, nothing scheduled
+        assert upload(client, world, world.g1).status_code == 201
         [job_id] = registry.get_job_ids()
-        assert job_id.startswith("messaging-purge-attachments")
-        messaging_jobs.purge_unsent_attachments()  # twice in one slot: still one next run
-        assert registry.get_job_ids() == [job_id]
+        assert job_id.startswith("messaging-purge-attachments-")
+        due = registry.get_scheduled_time(job_id).replace(tzinfo=None)
+        ttl = dt.timedelta(seconds=app.config["LIENLAC"].unsent_attachment_seconds)
+        assert ttl <= due - dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) <= ttl + dt.timedelta(hours=1)
+        assert upload(client, world, world.g2).status_code == 201
+        assert len(registry.get_job_ids()) in (1, 2)  # one per hour of expiry (2 only across an hour boundary)
+        # the job itself purges what is old enough (here: nothing yet)
+        assert messaging_jobs.purge_unsent_attachments() == 0
 
 
 # --- 5. sending is rate limited, over HTTP and sockets, on one counter ------------------------------
