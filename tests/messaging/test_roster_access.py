@@ -11,7 +11,7 @@ import pytest
 
 from messaging import logic
 from messaging.models import Attachment, Message
-from service.models import StaffRole
+from service.roster.models import StaffRole
 from service.realtime import socketio
 
 from .conftest import PNG, cid
@@ -186,7 +186,7 @@ def test_conversation_list_queries_do_not_grow_with_conversations(app, client, w
     open_direct(client, world, world.g1, world.s1, world.subject_teacher)
     open_direct(client, world, world.g1, world.s1, world.teacher, world.subject_teacher)
     s4 = world.make.student(world.klass_b)
-    from service import roster
+    from service.roster import logic as roster
 
     roster.link_guardian(s4.id, world.g1.id, "mother")
     open_direct(client, world, world.g1, s4, world.other_teacher)
