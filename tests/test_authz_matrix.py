@@ -59,8 +59,6 @@ def world(request, tmp_path_factory):
         w.client = app.test_client()
         w.baseline = authz.snapshot()
         yield w
-    if request.param == "postgres":
-        truncate_all(url)
 
 
 def _call(world, op, role, path, family="a"):
@@ -170,31 +168,30 @@ def _payload(world, event, family="a") -> dict:
     return authz.build_object(event.schema, COMPONENTS, event.name, world, family)
 
 
-@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.name)
-def test_socket_event_foreign_roles_are_refused(world, event):
+def _event_case(event, role):
+    hole = next((h for h in authz.KNOWN_HOLES if h.matches(role, "EMIT", event.name)), None)
+    marks = [pytest.mark.xfail(strict=True, reason=hole.reason)] if hole else []
+    return pytest.param(event, role, id=f"{event.name} as {role}", marks=marks)
+
+
+@pytest.mark.parametrize("event,role", [_event_case(e, r) for e in EVENTS for r in authz.FOREIGN_ROLES])
+def test_socket_event_foreign_role_is_refused(world, event, role):
     listener = _socket(world, "homeroom_a")  # in every conversation of family A
-    failures = []
+    client = _socket(world, role)
     try:
-        for role in authz.FOREIGN_ROLES:
-            client = _socket(world, role)
-            try:
-                listener.get_received()
-                before = authz.snapshot()
-                ack = client.emit(event.name, _payload(world, event), callback=event.has_ack)
-                after = authz.snapshot()
-                heard = [e["name"] for e in listener.get_received()]
-            finally:
-                client.disconnect()
-            if event.has_ack and (not isinstance(ack, dict) or ack.get("error", {}).get("code") not in
-                                  ("not_found", "forbidden")):
-                failures.append(f"{role}: acknowledged {ack!r}")
-            if authz.diff(before, after):
-                failures.append(f"{role}: changed {authz.diff(before, after)}")
-            if heard:
-                failures.append(f"{role}: the conversation heard {heard}")
+        listener.get_received()
+        with authz.rolled_back():  # the test client runs handlers on this thread, on this connection
+            ack = client.emit(event.name, _payload(world, event), callback=event.has_ack)
+            changed = authz.diff(world.baseline, authz.snapshot())
+        heard = [e["name"] for e in listener.get_received()]
     finally:
+        client.disconnect()
         listener.disconnect()
-    assert not failures, f"{event.name} on family A's objects:\n" + "\n".join(failures)
+    if event.has_ack:
+        assert isinstance(ack, dict) and ack.get("error", {}).get("code") in ("not_found", "forbidden"), (
+            f"{event.name} as {role} on family A's conversation: acknowledged {ack!r}")
+    assert not changed, f"{event.name} as {role} changed {changed}"
+    assert not heard, f"{event.name} as {role}: family A's conversation heard {heard}"
 
 
 @pytest.mark.parametrize("event", [e for e in EVENTS if e.has_ack], ids=lambda e: e.name)
