@@ -28,6 +28,7 @@ authz.load_package_seeds()
 OPENAPI, ASYNCAPI = authz.load_docs()
 COMPONENTS = OPENAPI.get("components", {}).get("schemas", {})
 OBJECT_OPS = authz.object_operations(OPENAPI)
+REFERENCE_OPS = authz.reference_operations(OPENAPI)
 ALL_GETS = [op for op in authz.operations(OPENAPI) if op.method == "GET"]
 EVENTS = authz.client_events(ASYNCAPI)
 
@@ -38,7 +39,7 @@ def _case(op, role):
     return pytest.param(op, role, id=f"{op.id} as {role}", marks=marks)
 
 
-FOREIGN_CASES = [_case(op, role) for op in OBJECT_OPS for role in authz.FOREIGN_ROLES]
+FOREIGN_CASES = [_case(op, role) for op in OBJECT_OPS + REFERENCE_OPS for role in authz.FOREIGN_ROLES]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -94,6 +95,8 @@ def test_foreign_role_is_refused_and_nothing_changes(world, op, role):
     assert response.status_code in (403, 404), f"{op.id} as {role} on school A's object: {_show(response)}"
     assert response.get_json()["error"]["code"] in ("forbidden", "not_found")
     assert not changed, f"{op.id} as {role} was refused but changed {changed}"
+    if not op.params:
+        return  # the objects are named in the body
     # no existence oracle: a role that may not see the object gets the answer an id naming nothing gets
     if response.status_code == 403 and _sees(world, op, role):
         return  # it may read the object (e.g. the cafeteria reads a student): 403 tells it nothing new
@@ -118,7 +121,7 @@ def _sees(world, op, role) -> bool:
 
 
 # --- HTTP: the owner run (the generated calls are ones that succeed) -----------------------------
-@pytest.mark.parametrize("op", OBJECT_OPS, ids=lambda op: op.id)
+@pytest.mark.parametrize("op", OBJECT_OPS + REFERENCE_OPS, ids=lambda op: op.id)
 def test_generated_call_succeeds_for_an_entitled_role(world, op):
     try:
         path = authz.fill_path(op, world)
@@ -152,6 +155,11 @@ def test_guardian_never_receives_another_familys_phones_ids_or_tokens(world):
             seen += 200 <= response.status_code < 300
             leaks += [f"{op.id} ({path}): {s}" for s in secrets if s in text]
     assert seen >= 10, "the scan saw too few successful answers to mean anything"
+    # the scan would see a phone if one were there: family B's own phone comes back to them (GET /me)
+    own = authz.national_number(world.roles["guardian_other_family"].phone)
+    with authz.rolled_back():
+        assert own in world.client.get(f"{authz.API}/me", headers=world.headers("guardian_other_family")).get_data(
+            as_text=True)
     assert not leaks, "family B's guardian received other families' secrets:\n" + "\n".join(leaks)
 
 
@@ -208,6 +216,7 @@ def test_socket_event_generated_payload_succeeds_for_the_owner(world, event):
 def test_matrix_covers_the_documented_api():
     """The matrix is generated from the documents: it sees the object operations and events that exist."""
     ids = {op.id for op in OBJECT_OPS}
+    assert {"POST /conversations", "POST /announcements"} <= {op.id for op in REFERENCE_OPS}
     assert {"GET /students/{student_id}", "DELETE /devices/{token}", "GET /roster-imports/{import_id}",
             "POST /conversations/{conversation_id}/messages"} <= ids
     assert {e.name for e in EVENTS} >= {"message:send", "message:read", "typing"}
@@ -216,4 +225,13 @@ def test_matrix_covers_the_documented_api():
 
 def test_every_case_left_the_seed_as_it_was(world):
     """The rollback around each call held: the next module-scoped case starts from the seed."""
+    assert authz.diff(world.baseline, authz.snapshot()) == []
+
+
+def test_snapshot_sees_a_change_and_rollback_undoes_it(world):
+    from service import roster
+
+    with authz.rolled_back():
+        roster.update_student(world.objects["child_a"].id, {"name": "Đổi tên"})
+        assert [t for t in authz.diff(world.baseline, authz.snapshot()) if t.startswith("student:")]
     assert authz.diff(world.baseline, authz.snapshot()) == []

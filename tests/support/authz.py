@@ -198,6 +198,23 @@ def object_operations(openapi: dict) -> list[Operation]:
     return [op for op in operations(openapi) if op.params]
 
 
+def is_id_field(name: str) -> bool:
+    return name.endswith("_id") or name.endswith("_ids")
+
+
+def _names_ids(schema: dict, components: dict, depth: int = 0) -> bool:
+    schema = deref(schema or {}, components)
+    props = schema.get("properties", {})
+    return any(is_id_field(n) or (depth < 3 and _names_ids(p, components, depth + 1)) for n, p in props.items())
+
+
+def reference_operations(openapi: dict) -> list[Operation]:
+    """Operations without a path object whose request body names objects (``student_id``, ``audience.class_ids``)."""
+    components = openapi.get("components", {}).get("schemas", {})
+    return [op for op in operations(openapi)
+            if not op.params and op.body_schema is not None and _names_ids(op.body_schema, components)]
+
+
 @dataclasses.dataclass(frozen=True)
 class SocketEvent:
     name: str
@@ -228,7 +245,7 @@ def deref(schema: dict, components: dict) -> dict:
 
 
 # --- request bodies ---------------------------------------------------------------------------
-def sample(schema: dict, components: dict, name: str, where: str, world, family: str = "a", required_only=True):
+def sample(schema: dict, components: dict, name: str, where: str, world, family: str = "a", ids=False):
     """A value for ``schema``: a ``given`` value for ``name`` at ``where`` first, then the schema's hints."""
     item = lookup(name, where) if name else None
     if item is not None:
@@ -243,9 +260,9 @@ def sample(schema: dict, components: dict, name: str, where: str, world, family:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
-        return build_object(schema, components, where, world, family, required_only)
+        return build_object(schema, components, where, world, family, ids)
     if kind == "array":
-        return [sample(schema.get("items") or {"type": "string"}, components, "", where, world, family)]
+        return [sample(schema.get("items") or {"type": "string"}, components, "", where, world, family, ids)]
     if kind == "integer":
         return max(int(schema.get("minimum", 1)), 1)
     if kind == "number":
@@ -262,21 +279,25 @@ def sample(schema: dict, components: dict, name: str, where: str, world, family:
     raise Unresolved(f"No value for the field {name!r} of {where}: register @given({name!r}, under={where!r}).")
 
 
-def build_object(schema: dict, components: dict, where: str, world, family: str = "a", required_only=True) -> dict:
+def build_object(schema: dict, components: dict, where: str, world, family: str = "a", ids=False) -> dict:
+    """The required fields, the fields registered for this operation and, with ``ids``, every field
+    naming objects (``*_id``, ``*_ids``, in nested objects too)."""
     schema = deref(schema, components)
     props = schema.get("properties", {})
-    names = [n for n in props if n in schema.get("required", ())] if required_only else list(props)
-    # fields the caller chose to give anyway (a registered value for this operation)
-    names += [n for n in props if n not in names and any(g.name == n and g.under and where.startswith(g.under)
-                                                           for g in GIVEN)]
-    return {n: sample(props[n], components, n, where, world, family) for n in names if not props[n].get("readOnly")}
+    names = [n for n in props if n in schema.get("required", ())]
+    names += [n for n in props if n not in names and (
+        any(g.name == n and g.under and where.startswith(g.under) for g in GIVEN)
+        or (ids and (is_id_field(n) or _names_ids(props[n], components))))]
+    return {n: sample(props[n], components, n, where, world, family, ids) for n in names
+            if not props[n].get("readOnly")}
 
 
 def request_kwargs(op: Operation, components: dict, world, family: str = "a") -> dict:
-    """Keyword arguments for Flask's test client: a generated JSON or multipart body."""
+    """Keyword arguments for Flask's test client: a generated JSON or multipart body (naming objects
+    in the body when the path names none)."""
     if op.body_schema is None:
         return {}
-    body = build_object(op.body_schema, components, op.path, world, family)
+    body = build_object(op.body_schema, components, op.path, world, family, ids=not op.params)
     if op.content_type == "multipart/form-data":
         files = {}
         for name, value in body.items():
@@ -576,6 +597,9 @@ given("user_id", under="/schools/{school_id}/staff/")(lambda w, family: w.roles[
 given("teacher_id", under="/classes/{class_id}/teachers/")(lambda w, family: w.roles["subject_teacher_a"].id)
 # body fields
 given("teacher_id", under="/classes/{class_id}/teachers")(lambda w, family: w.roles["spare_teacher_a"].id)
+given("participant_ids", under="/conversations")(lambda w, family: [w.roles["homeroom_a"].id])
+given("class_ids")(lambda w, family: [w.objects["class_a"].id])
+given("guardian_ids")(lambda w, family: [w.roles["guardian_a"].id])
 given("client_id")(lambda w, family: "authz-" + uuid.uuid4().hex)
 given("body", under="/conversations/")(lambda w, family: "Kiểm tra quyền truy cập")
 given("body", under="message:send")(lambda w, family: "Kiểm tra quyền truy cập")
@@ -588,6 +612,8 @@ given("ends_on", under="/years/{year_id}/terms")(lambda w, family: "2027-05-31")
 given("starts_on", under="/schools/{school_id}/years")(lambda w, family: "2031-09-01")
 given("ends_on", under="/schools/{school_id}/years")(lambda w, family: "2032-05-31")
 given("file", under="/schools/{school_id}/roster-imports")(lambda w, family: roster_zip(w.objects["school_a"]))
+given("name", under="/classes/{class_id}")(lambda w, family: "1A (đổi tên)")  # PATCH: a real change
+given("name", under="/students/{student_id}")(lambda w, family: "Nguyễn Minh An (đổi tên)")
 given("name", under="/schools/{school_id}/staff")(lambda w, family: "Cô Mới")
 given("role", under="/schools/{school_id}/staff")(lambda w, family: "teacher")
 
