@@ -59,6 +59,7 @@ def world(request, tmp_path_factory):
         w = authz.World(app).seed()
         w.client = app.test_client()
         w.baseline = authz.snapshot()
+        w.sees = {}
         yield w
 
 
@@ -116,8 +117,11 @@ def _sees(world, op, role) -> bool:
     read = next((o for o in OBJECT_OPS if o.method == "GET" and o.path == base), None)
     if read is None or read == op:
         return False
-    with authz.rolled_back():
-        return 200 <= _call(world, read, role, authz.fill_path(read, world)).status_code < 300
+    key = (role, read.path)
+    if key not in world.sees:
+        with authz.rolled_back():
+            world.sees[key] = 200 <= _call(world, read, role, authz.fill_path(read, world)).status_code < 300
+    return world.sees[key]
 
 
 # --- HTTP: the owner run (the generated calls are ones that succeed) -----------------------------

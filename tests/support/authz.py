@@ -51,7 +51,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 #: roles that must never reach school A's / family A's objects (unless ``allow``-ed below)
 FOREIGN_ROLES = ("guardian_other_family", "guardian_other_class", "teacher_other_class", "teacher_other_school",
-                 "admin_other_school", "cafeteria", "guardian_unlinked", "teacher_removed")
+                 "admin_other_school", "guardian_other_school", "cafeteria", "guardian_unlinked", "teacher_removed")
 #: the people entitled to school A's / family A's objects, tried in this order by the owner run
 OWNER_ROLES = ("guardian_a", "homeroom_a", "subject_teacher_a", "admin_a", "cafeteria")
 
