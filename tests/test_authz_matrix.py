@@ -142,6 +142,42 @@ def test_generated_call_succeeds_for_an_entitled_role(world, op):
                 f"prove nothing; register better values with authz.given(...). Tried:\n" + "\n".join(tried))
 
 
+# --- bodies: school A's people may not reference school B's objects -----------------------------
+BODY_OPS = authz.body_operations(OPENAPI)
+
+
+@pytest.mark.parametrize("op", BODY_OPS, ids=lambda op: op.id)
+def test_body_naming_another_schools_object_is_refused(world, op):
+    """Each ``*_id`` of the body in turn names school B's object (a class, a student, a teacher...):
+    no role of school A gets it accepted, and nothing changes. The unchanged body succeeds for one of
+    them, so the refusal is about the reference."""
+    try:
+        path = authz.fill_path(op, world) if op.params else authz.API + op.path
+        body = authz.build_object(op.body_schema, COMPONENTS, op.path, world, "a", ids=True)
+        swaps = [(slot, authz.elsewhere_value(world, slot[-1])) for slot in authz.id_slots(body)]
+    except authz.Unresolved as exc:
+        pytest.fail(str(exc))
+    assert swaps, f"{op.id}: the generated body names no object"
+
+    def attempt(role, payload):
+        with authz.rolled_back():
+            kwargs = authz.request_kwargs(op, COMPONENTS, world, body=payload)
+            response = world.client.open(path, method=op.method, headers=world.headers(role), **kwargs)
+            return response, authz.diff(world.baseline, authz.snapshot())
+
+    fresh = lambda payload: authz.replaced(payload, ("client_id",), "authz-" + uuid.uuid4().hex) \
+        if "client_id" in payload else payload  # noqa: E731
+    assert any(200 <= attempt(role, fresh(body))[0].status_code < 300 for role in authz.OWNER_ROLES), (
+        f"{op.id}: no role of school A succeeds with {body}; register values with authz.given(...)")
+    accepted = []
+    for slot, value in swaps:
+        for role in authz.OWNER_ROLES:
+            response, changed = attempt(role, fresh(authz.replaced(body, slot, value)))
+            if response.status_code < 400 or response.status_code >= 500 or changed:
+                accepted.append(f"{'.'.join(map(str, slot))}={value} as {role}: {_show(response)} changed={changed}")
+    assert not accepted, f"{op.id} took school B's objects:\n" + "\n".join(accepted)
+
+
 # --- privacy: what a guardian of family B receives -------------------------------------------------
 def test_guardian_never_receives_another_familys_phones_ids_or_tokens(world):
     secrets = [s for family in ("a", "c") for s in world.secrets[family]]

@@ -93,6 +93,7 @@ class KnownHole:
 
 
 GIVEN: list[Given] = []
+ELSEWHERE: dict[str, Callable] = {}  # id field name → (world) -> an object of school B
 SEEDERS: list[Callable] = []
 ALLOWED: list[Allowance] = []
 KNOWN_HOLES: list[KnownHole] = []
@@ -102,6 +103,16 @@ def given(name: str, under: str | None = None, missing: Any = MISSING_ID):
     """Register the value of a path parameter / body or payload field called ``name``."""
     def decorate(func):
         GIVEN.append(Given(name, under, func, missing))
+        return func
+
+    return decorate
+
+
+def elsewhere(name: str):
+    """Register ``(world) -> id`` of an object of school B for a body field called ``name``
+    (``class_id``; for ``class_ids`` register ``class_id``): school A's people may not reference it."""
+    def decorate(func):
+        ELSEWHERE[name] = func
         return func
 
     return decorate
@@ -198,14 +209,64 @@ def object_operations(openapi: dict) -> list[Operation]:
     return [op for op in operations(openapi) if op.params]
 
 
+#: body fields ending in _id that name no stored object (a package adds its own, e.g. a device's event_id)
+NOT_OBJECT_IDS = {"client_id", "national_id"}
+#: a ``given`` value meaning "leave this field out of the generated body"
+OMIT = object()
+
+
 def is_id_field(name: str) -> bool:
-    return name.endswith("_id") or name.endswith("_ids")
+    return (name.endswith("_id") or name.endswith("_ids")) and name not in NOT_OBJECT_IDS
 
 
 def _names_ids(schema: dict, components: dict, depth: int = 0) -> bool:
     schema = deref(schema or {}, components)
+    if depth < 4 and isinstance(schema.get("items"), dict) and _names_ids(schema["items"], components, depth + 1):
+        return True
     props = schema.get("properties", {})
-    return any(is_id_field(n) or (depth < 3 and _names_ids(p, components, depth + 1)) for n, p in props.items())
+    return any(is_id_field(n) or (depth < 4 and _names_ids(p, components, depth + 1)) for n, p in props.items())
+
+
+def id_slots(body, prefix=()) -> list[tuple]:
+    """Where a generated body names objects: key paths to ``*_id`` / ``*_ids`` fields."""
+    out = []
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if is_id_field(key):
+                out.append(prefix + (key,))
+            else:
+                out += id_slots(value, prefix + (key,))
+    elif isinstance(body, list):
+        for i, value in enumerate(body):
+            out += id_slots(value, prefix + (i,))
+    return out
+
+
+def replaced(body, slot: tuple, value):
+    """A deep copy of ``body`` with ``value`` at ``slot``."""
+    body = json.loads(json.dumps(body))
+    target = body
+    for key in slot[:-1]:
+        target = target[key]
+    target[slot[-1]] = value
+    return body
+
+
+def elsewhere_value(world, field: str):
+    """School B's object for ``field`` (a list for ``*_ids``); Unresolved when nobody registered one."""
+    name = field[:-1] if field.endswith("_ids") else field
+    if name not in ELSEWHERE:
+        raise Unresolved(f"No object of school B registered for the body field {field!r}: add "
+                         f"@elsewhere({name!r}) in tests/support/authz.py or your package's authz_seeds.py.")
+    value = ELSEWHERE[name](world)
+    return [value] if field.endswith("_ids") else value
+
+
+def body_operations(openapi: dict) -> list[Operation]:
+    """Operations whose JSON body names objects."""
+    components = openapi.get("components", {}).get("schemas", {})
+    return [op for op in operations(openapi) if op.body_schema is not None and op.content_type == "application/json"
+            and _names_ids(op.body_schema, components)]
 
 
 def reference_operations(openapi: dict) -> list[Operation]:
@@ -288,16 +349,18 @@ def build_object(schema: dict, components: dict, where: str, world, family: str 
     names += [n for n in props if n not in names and (
         any(g.name == n and g.under and where.startswith(g.under) for g in GIVEN)
         or (ids and (is_id_field(n) or _names_ids(props[n], components))))]
-    return {n: sample(props[n], components, n, where, world, family, ids) for n in names
-            if not props[n].get("readOnly")}
+    out = {n: sample(props[n], components, n, where, world, family, ids) for n in names
+           if not props[n].get("readOnly")}
+    return {n: v for n, v in out.items() if v is not OMIT}
 
 
-def request_kwargs(op: Operation, components: dict, world, family: str = "a") -> dict:
+def request_kwargs(op: Operation, components: dict, world, family: str = "a", body=None) -> dict:
     """Keyword arguments for Flask's test client: a generated JSON or multipart body (naming objects
-    in the body when the path names none)."""
+    in the body when the path names none), or ``body`` as given."""
     if op.body_schema is None:
         return {}
-    body = build_object(op.body_schema, components, op.path, world, family, ids=not op.params)
+    if body is None:
+        body = build_object(op.body_schema, components, op.path, world, family, ids=not op.params)
     if op.content_type == "multipart/form-data":
         files = {}
         for name, value in body.items():
@@ -597,10 +660,23 @@ given("user_id", under="/schools/{school_id}/staff/")(lambda w, family: w.roles[
 given("teacher_id", under="/classes/{class_id}/teachers/")(lambda w, family: w.roles["subject_teacher_a"].id)
 # body fields
 given("teacher_id", under="/classes/{class_id}/teachers")(lambda w, family: w.roles["spare_teacher_a"].id)
+given("class_id", under="/conversations")(lambda w, family: OMIT)  # kind "direct": about a student
 given("participant_ids", under="/conversations")(lambda w, family: [w.roles["homeroom_a"].id])
 given("class_ids")(lambda w, family: [w.objects["class_a"].id])
 given("guardian_ids")(lambda w, family: [w.roles["guardian_a"].id])
 given("client_id")(lambda w, family: "authz-" + uuid.uuid4().hex)
+given("homeroom_teacher_id")(lambda w, family: w.roles["homeroom_a"].id)
+given("school_year_id")(lambda w, family: w.objects["year_a"].id)
+
+# school B's objects, which school A's people may not put in a body
+elsewhere("school_id")(lambda w: w.objects["school_b"].id)
+elsewhere("class_id")(lambda w: w.objects["class_b"].id)
+elsewhere("student_id")(lambda w: w.objects["child_sb"].id)
+elsewhere("school_year_id")(lambda w: w.objects["year_b"].id)
+elsewhere("year_id")(lambda w: w.objects["year_b"].id)
+for _name in ("teacher_id", "homeroom_teacher_id", "participant_id", "user_id"):
+    elsewhere(_name)(lambda w: w.roles["teacher_other_school"].id)
+elsewhere("guardian_id")(lambda w: w.roles["guardian_other_school"].id)
 given("body", under="/conversations/")(lambda w, family: "Kiểm tra quyền truy cập")
 given("body", under="message:send")(lambda w, family: "Kiểm tra quyền truy cập")
 given("up_to_seq")(lambda w, family: 2)
