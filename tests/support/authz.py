@@ -461,7 +461,6 @@ class World:
         self.tokens: dict[str, str] = {}
         self.objects: dict[str, Any] = {}
         self.secrets: dict[str, list[str]] = {}  # family → strings no other family may receive
-        self._phones = iter(range(10**6))
 
     # -- people
     def phone(self) -> str:
