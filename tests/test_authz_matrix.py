@@ -33,13 +33,20 @@ ALL_GETS = [op for op in authz.operations(OPENAPI) if op.method == "GET"]
 EVENTS = authz.client_events(ASYNCAPI)
 
 
-def _case(op, role):
-    hole = next((h for h in authz.KNOWN_HOLES if h.matches(role, op.method, op.path)), None)
+def _label(variant) -> str:
+    return f" [{variant}]" if variant else ""
+
+
+def _case(op, role, variant):
+    hole = next((h for h in authz.KNOWN_HOLES if h.matches(role, op.method, op.path, variant)), None)
     marks = [pytest.mark.xfail(strict=True, reason=hole.reason)] if hole else []
-    return pytest.param(op, role, id=f"{op.id} as {role}", marks=marks)
+    return pytest.param(op, role, variant, id=f"{op.id}{_label(variant)} as {role}", marks=marks)
 
 
-FOREIGN_CASES = [_case(op, role) for op in OBJECT_OPS + REFERENCE_OPS for role in authz.FOREIGN_ROLES]
+FOREIGN_CASES = [_case(op, role, variant) for op in OBJECT_OPS + REFERENCE_OPS
+                 for variant in authz.variants(op.params, op.path) for role in authz.FOREIGN_ROLES]
+OWNER_CASES = [pytest.param(op, variant, id=op.id + _label(variant)) for op in OBJECT_OPS + REFERENCE_OPS
+               for variant in authz.variants(op.params, op.path)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -63,8 +70,8 @@ def world(request, tmp_path_factory):
         yield w
 
 
-def _call(world, op, role, path, family="a"):
-    kwargs = authz.request_kwargs(op, COMPONENTS, world, family)
+def _call(world, op, role, path, family="a", variant=None):
+    kwargs = authz.request_kwargs(op, COMPONENTS, world, family, variant=variant)
     return world.client.open(path, method=op.method, headers=world.headers(role), **kwargs)
 
 
@@ -74,15 +81,15 @@ def _show(response) -> str:
 
 
 # --- HTTP: foreign roles ----------------------------------------------------------------------
-@pytest.mark.parametrize("op,role", FOREIGN_CASES)
-def test_foreign_role_is_refused_and_nothing_changes(world, op, role):
+@pytest.mark.parametrize("op,role,variant", FOREIGN_CASES)
+def test_foreign_role_is_refused_and_nothing_changes(world, op, role, variant):
     try:
-        path = authz.fill_path(op, world)
+        path = authz.fill_path(op, world, variant=variant)
     except authz.Unresolved as exc:
         pytest.fail(str(exc))
-    allowed = next((a for a in authz.ALLOWED if a.matches(role, op.method, op.path)), None)
+    allowed = next((a for a in authz.ALLOWED if a.matches(role, op.method, op.path, variant)), None)
     with authz.rolled_back():
-        response = _call(world, op, role, path)
+        response = _call(world, op, role, path, variant=variant)
         changed = authz.diff(world.baseline, authz.snapshot())
     if allowed is not None:
         # a legitimate reach (the reason is in the allow-list): a read changes nothing either
@@ -99,17 +106,17 @@ def test_foreign_role_is_refused_and_nothing_changes(world, op, role):
     if not op.params:
         return  # the objects are named in the body
     # no existence oracle: a role that may not see the object gets the answer an id naming nothing gets
-    if response.status_code == 403 and _sees(world, op, role):
+    if response.status_code == 403 and _sees(world, op, role, variant):
         return  # it may read the object (e.g. the cafeteria reads a student): 403 tells it nothing new
-    probe = authz.fill_path(op, world, missing=op.params[0])
+    probe = authz.fill_path(op, world, missing=op.params[0], variant=variant)
     with authz.rolled_back():
-        unknown = _call(world, op, role, probe)
+        unknown = _call(world, op, role, probe, variant=variant)
     assert unknown.status_code == response.status_code, (
         f"{op.id} as {role}: {response.status_code} for school A's object but {unknown.status_code} for "
         f"one that does not exist: the answer tells them it exists")
 
 
-def _sees(world, op, role) -> bool:
+def _sees(world, op, role, variant=None) -> bool:
     """Does ``role`` read the object the path's first parameter names (``GET /classes/{class_id}``)?"""
     import re
 
@@ -117,24 +124,25 @@ def _sees(world, op, role) -> bool:
     read = next((o for o in OBJECT_OPS if o.method == "GET" and o.path == base), None)
     if read is None or read == op:
         return False
-    key = (role, read.path)
+    key = (role, read.path, variant)
     if key not in world.sees:
         with authz.rolled_back():
-            world.sees[key] = 200 <= _call(world, read, role, authz.fill_path(read, world)).status_code < 300
+            path = authz.fill_path(read, world, variant=variant)
+            world.sees[key] = 200 <= _call(world, read, role, path, variant=variant).status_code < 300
     return world.sees[key]
 
 
 # --- HTTP: the owner run (the generated calls are ones that succeed) -----------------------------
-@pytest.mark.parametrize("op", OBJECT_OPS + REFERENCE_OPS, ids=lambda op: op.id)
-def test_generated_call_succeeds_for_an_entitled_role(world, op):
+@pytest.mark.parametrize("op,variant", OWNER_CASES)
+def test_generated_call_succeeds_for_an_entitled_role(world, op, variant):
     try:
-        path = authz.fill_path(op, world)
+        path = authz.fill_path(op, world, variant=variant) if op.params else authz.API + op.path
     except authz.Unresolved as exc:
         pytest.fail(str(exc))
     tried = []
     for role in authz.OWNER_ROLES:
         with authz.rolled_back():
-            response = _call(world, op, role, path)
+            response = _call(world, op, role, path, variant=variant)
         if 200 <= response.status_code < 300:
             return
         tried.append(f"{role}: {_show(response)}")
@@ -183,17 +191,17 @@ def test_guardian_never_receives_another_familys_phones_ids_or_tokens(world):
     secrets = [s for family in ("a", "c") for s in world.secrets[family]]
     assert all(secrets)
     leaks, seen = [], 0
-    for op in ALL_GETS:
-        for family in ("b", "a"):
-            try:
-                path = authz.fill_path(op, world, family)
-            except authz.Unresolved as exc:
-                pytest.fail(str(exc))
-            with authz.rolled_back():
-                response = _call(world, op, "guardian_other_family", path, family)
-            text = response.get_data(as_text=True)
-            seen += 200 <= response.status_code < 300
-            leaks += [f"{op.id} ({path}): {s}" for s in secrets if s in text]
+    for op, family, variant in [(op, family, variant) for op in ALL_GETS for family in ("b", "a")
+                                for variant in authz.variants(op.params, op.path)]:
+        try:
+            path = authz.fill_path(op, world, family, variant=variant)
+        except authz.Unresolved as exc:
+            pytest.fail(str(exc))
+        with authz.rolled_back():
+            response = _call(world, op, "guardian_other_family", path, family, variant)
+        text = response.get_data(as_text=True)
+        seen += 200 <= response.status_code < 300
+        leaks += [f"{op.id} ({path}): {s}" for s in secrets if s in text]
     assert seen >= 10, "the scan saw too few successful answers to mean anything"
     # the scan would see a phone if one were there: family B's own phone comes back to them (GET /me)
     own = authz.national_number(world.roles["guardian_other_family"].phone)
@@ -212,24 +220,26 @@ def _socket(world, role):
     return client
 
 
-def _payload(world, event, family="a") -> dict:
-    return authz.build_object(event.schema, COMPONENTS, event.name, world, family)
+def _payload(world, event, variant=None) -> dict:
+    return authz.build_object(event.schema, COMPONENTS, event.name, world, "a", variant=variant)
 
 
-def _event_case(event, role):
-    hole = next((h for h in authz.KNOWN_HOLES if h.matches(role, "EMIT", event.name)), None)
+def _event_case(event, role, variant):
+    hole = next((h for h in authz.KNOWN_HOLES if h.matches(role, "EMIT", event.name, variant)), None)
     marks = [pytest.mark.xfail(strict=True, reason=hole.reason)] if hole else []
-    return pytest.param(event, role, id=f"{event.name} as {role}", marks=marks)
+    return pytest.param(event, role, variant, id=f"{event.name}{_label(variant)} as {role}", marks=marks)
 
 
-@pytest.mark.parametrize("event,role", [_event_case(e, r) for e in EVENTS for r in authz.FOREIGN_ROLES])
-def test_socket_event_foreign_role_is_refused(world, event, role):
+@pytest.mark.parametrize("event,role,variant", [
+    _event_case(e, r, v) for e in EVENTS for v in authz.variants(e.id_fields, e.name) for r in authz.FOREIGN_ROLES
+    if not any(a.matches(r, "EMIT", e.name, v) for a in authz.ALLOWED)])
+def test_socket_event_foreign_role_is_refused(world, event, role, variant):
     listener = _socket(world, "homeroom_a")  # in every conversation of family A
     client = _socket(world, role)
     try:
         listener.get_received()
         with authz.rolled_back():  # the test client runs handlers on this thread, on this connection
-            ack = client.emit(event.name, _payload(world, event), callback=event.has_ack)
+            ack = client.emit(event.name, _payload(world, event, variant), callback=event.has_ack)
             changed = authz.diff(world.baseline, authz.snapshot())
         heard = [e["name"] for e in listener.get_received()]
     finally:
@@ -242,12 +252,13 @@ def test_socket_event_foreign_role_is_refused(world, event, role):
     assert not heard, f"{event.name} as {role}: family A's conversation heard {heard}"
 
 
-@pytest.mark.parametrize("event", [e for e in EVENTS if e.has_ack], ids=lambda e: e.name)
-def test_socket_event_generated_payload_succeeds_for_the_owner(world, event):
+@pytest.mark.parametrize("event,variant", [pytest.param(e, v, id=e.name + _label(v)) for e in EVENTS if e.has_ack
+                                           for v in authz.variants(e.id_fields, e.name)])
+def test_socket_event_generated_payload_succeeds_for_the_owner(world, event, variant):
     client = _socket(world, "guardian_a")
     try:
         with authz.rolled_back():
-            ack = client.emit(event.name, _payload(world, event), callback=True)
+            ack = client.emit(event.name, _payload(world, event, variant), callback=True)
     finally:
         client.disconnect()
     assert isinstance(ack, dict) and "error" not in ack, f"{event.name} as family A's guardian: {ack!r}"

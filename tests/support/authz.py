@@ -65,6 +65,7 @@ class Given:
     under: str | None
     make: Callable[[Any, str], Any]
     missing: Any
+    variant: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +74,10 @@ class Allowance:
     method: str  # "GET", ... or "*"
     path: str  # a path template (without /api/v1), or a prefix ending in "*"
     reason: str
+    variant: str | None = None
 
-    def matches(self, role: str, method: str, path: str) -> bool:
-        if self.role not in ("*", role) or self.method not in ("*", method.upper()):
+    def matches(self, role: str, method: str, path: str, variant: str | None = None) -> bool:
+        if self.role not in ("*", role) or self.method not in ("*", method.upper()) or self.variant != variant:
             return False
         return path.startswith(self.path[:-1]) if self.path.endswith("*") else path == self.path
 
@@ -87,9 +89,11 @@ class KnownHole:
     method: str
     path: str
     reason: str
+    variant: str | None = None
 
-    def matches(self, role: str, method: str, path: str) -> bool:
-        return (self.role in (None, role)) and self.method == method.upper() and self.path == path
+    def matches(self, role: str, method: str, path: str, variant: str | None = None) -> bool:
+        return ((self.role in (None, role)) and self.method == method.upper() and self.path == path
+                and self.variant == variant)
 
 
 GIVEN: list[Given] = []
@@ -99,10 +103,14 @@ ALLOWED: list[Allowance] = []
 KNOWN_HOLES: list[KnownHole] = []
 
 
-def given(name: str, under: str | None = None, missing: Any = MISSING_ID):
-    """Register the value of a path parameter / body or payload field called ``name``."""
+def given(name: str, under: str | None = None, missing: Any = MISSING_ID, variant: str | None = None):
+    """Register the value of a path parameter / body or payload field called ``name``.
+
+    ``variant``: a further object of the same kind the matrix also targets (each operation is run
+    once per variant of its parameters, e.g. ``"class channel"`` beside the direct conversation);
+    parameters without that variant keep their plain value."""
     def decorate(func):
-        GIVEN.append(Given(name, under, func, missing))
+        GIVEN.append(Given(name, under, func, missing, variant))
         return func
 
     return decorate
@@ -124,31 +132,42 @@ def seeder(func):
     return func
 
 
-def allow(role: str, method: str, path: str, reason: str) -> None:
-    ALLOWED.append(Allowance(role, method.upper(), path, reason))
+def allow(role: str, method: str, path: str, reason: str, variant: str | None = None) -> None:
+    ALLOWED.append(Allowance(role, method.upper(), path, reason, variant))
 
 
-def known_hole(role: str | None, method: str, path: str, reason: str) -> None:
-    KNOWN_HOLES.append(KnownHole(role, method.upper(), path, reason))
+def known_hole(role: str | None, method: str, path: str, reason: str, variant: str | None = None) -> None:
+    KNOWN_HOLES.append(KnownHole(role, method.upper(), path, reason, variant))
 
 
 class Unresolved(LookupError):
     pass
 
 
-def lookup(name: str, where: str) -> Given | None:
-    """The registration for ``name`` at ``where`` (a path template or an event name): longest ``under`` wins."""
-    best = None
+def lookup(name: str, where: str, variant: str | None = None) -> Given | None:
+    """The registration for ``name`` at ``where`` (a path template or an event name): that ``variant``
+    first, then the longest ``under``."""
+    best, best_key = None, None
     for item in GIVEN:
         if item.name != name or (item.under is not None and not where.startswith(item.under)):
             continue
-        if best is None or len(item.under or "") > len(best.under or ""):
-            best = item
+        if item.variant is not None and item.variant != variant:
+            continue
+        key = (item.variant is not None, len(item.under or ""))
+        if best is None or key > best_key:
+            best, best_key = item, key
     return best
 
 
-def resolve(name: str, where: str, world, family: str = "a"):
-    item = lookup(name, where)
+def variants(names, where: str) -> list[str | None]:
+    """``None`` (the plain objects) and every variant registered for one of ``names`` at ``where``."""
+    found = {item.variant for item in GIVEN if item.name in names and item.variant is not None
+             and (item.under is None or where.startswith(item.under))}
+    return [None] + sorted(found)
+
+
+def resolve(name: str, where: str, world, family: str = "a", variant: str | None = None):
+    item = lookup(name, where, variant)
     if item is None:
         raise Unresolved(
             f"The authorization matrix cannot name a {{{name}}} for {where}: register a seed for that object kind "
@@ -306,9 +325,10 @@ def deref(schema: dict, components: dict) -> dict:
 
 
 # --- request bodies ---------------------------------------------------------------------------
-def sample(schema: dict, components: dict, name: str, where: str, world, family: str = "a", ids=False):
+def sample(schema: dict, components: dict, name: str, where: str, world, family: str = "a", ids=False,
+           variant: str | None = None):
     """A value for ``schema``: a ``given`` value for ``name`` at ``where`` first, then the schema's hints."""
-    item = lookup(name, where) if name else None
+    item = lookup(name, where, variant) if name else None
     if item is not None:
         return item.make(world, family)
     schema = deref(schema, components)
@@ -321,9 +341,9 @@ def sample(schema: dict, components: dict, name: str, where: str, world, family:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
-        return build_object(schema, components, where, world, family, ids)
+        return build_object(schema, components, where, world, family, ids, variant)
     if kind == "array":
-        return [sample(schema.get("items") or {"type": "string"}, components, "", where, world, family, ids)]
+        return [sample(schema.get("items") or {"type": "string"}, components, "", where, world, family, ids, variant)]
     if kind == "integer":
         return max(int(schema.get("minimum", 1)), 1)
     if kind == "number":
@@ -340,7 +360,8 @@ def sample(schema: dict, components: dict, name: str, where: str, world, family:
     raise Unresolved(f"No value for the field {name!r} of {where}: register @given({name!r}, under={where!r}).")
 
 
-def build_object(schema: dict, components: dict, where: str, world, family: str = "a", ids=False) -> dict:
+def build_object(schema: dict, components: dict, where: str, world, family: str = "a", ids=False,
+                 variant: str | None = None) -> dict:
     """The required fields, the fields registered for this operation and, with ``ids``, every field
     naming objects (``*_id``, ``*_ids``, in nested objects too)."""
     schema = deref(schema, components)
@@ -349,18 +370,19 @@ def build_object(schema: dict, components: dict, where: str, world, family: str 
     names += [n for n in props if n not in names and (
         any(g.name == n and g.under and where.startswith(g.under) for g in GIVEN)
         or (ids and (is_id_field(n) or _names_ids(props[n], components))))]
-    out = {n: sample(props[n], components, n, where, world, family, ids) for n in names
+    out = {n: sample(props[n], components, n, where, world, family, ids, variant) for n in names
            if not props[n].get("readOnly")}
     return {n: v for n, v in out.items() if v is not OMIT}
 
 
-def request_kwargs(op: Operation, components: dict, world, family: str = "a", body=None) -> dict:
+def request_kwargs(op: Operation, components: dict, world, family: str = "a", body=None,
+                   variant: str | None = None) -> dict:
     """Keyword arguments for Flask's test client: a generated JSON or multipart body (naming objects
     in the body when the path names none), or ``body`` as given."""
     if op.body_schema is None:
         return {}
     if body is None:
-        body = build_object(op.body_schema, components, op.path, world, family, ids=not op.params)
+        body = build_object(op.body_schema, components, op.path, world, family, not op.params, variant)
     if op.content_type == "multipart/form-data":
         files = {}
         for name, value in body.items():
@@ -370,14 +392,15 @@ def request_kwargs(op: Operation, components: dict, world, family: str = "a", bo
     return {"json": body}
 
 
-def fill_path(op: Operation, world, family: str = "a", missing: str | None = None) -> str:
+def fill_path(op: Operation, world, family: str = "a", missing: str | None = None,
+              variant: str | None = None) -> str:
     """The concrete path; ``missing``: the name of a parameter to replace with an id naming nothing."""
     path = op.path
     for name in op.params:
         if name == missing:
-            value = lookup(name, op.path).missing
+            value = lookup(name, op.path, variant).missing
         else:
-            value = resolve(name, op.path, world, family)
+            value = resolve(name, op.path, world, family, variant)
         path = path.replace("{" + name + "}", str(value))
     return API + path
 
@@ -646,6 +669,14 @@ given("announcement_id", under="/announcements/{announcement_id}/cancel")(
 given("import_id")(lambda w, family: w.objects["roster_import_a"].id)
 given("token", under="/devices/{token}", missing="fcm-no-such-token")(
     lambda w, family: w.device_token["guardian_other_family" if family == "b" else "guardian_a"])
+
+
+CHANNEL = "class channel"
+given("conversation_id", variant=CHANNEL)(lambda w, family: w.objects["channel_a"].id)
+given("message_id", variant=CHANNEL)(lambda w, family: w.objects["channel_message_a"]["id"])
+allow("guardian_other_family", "*", "/conversations/{conversation_id}*", variant=CHANNEL,
+      reason="family B's child is in class 1A: its guardian is a member of the class channel")
+allow("guardian_other_family", "EMIT", "*", variant=CHANNEL, reason="a member of class 1A's channel")
 
 
 @given("message_id")
