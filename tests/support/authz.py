@@ -22,6 +22,16 @@ imported automatically by ``load_package_seeds``):
   (``role="*"``: everyone, e.g. a capability URL such as a calendar feed token).
 - ``known_hole(role, method, path, reason)`` — a refusal missing in code another change owns:
   the case becomes ``xfail(strict=True)`` (``method="EMIT"`` and the event name for sockets).
+- ``given(..., variant="class channel")`` — a further object of the same kind to target too (each
+  operation runs once per variant); ``allow``/``known_hole`` take the same ``variant=``.
+- ``@elsewhere("class_id")`` — ``(world) -> id`` of school B's object of that kind: every body
+  field naming objects (``*_id``/``*_ids``, nested too) is swapped for it in turn, and no role of
+  school A may get that accepted. ``NOT_OBJECT_IDS`` lists ``*_id`` fields that name nothing
+  stored (``client_id``); a ``given`` returning ``OMIT`` leaves a field out of a generated body.
+
+Besides the refusal, each foreign call must answer what an id naming nothing answers (no
+existence oracle), unless the role may read the object anyway; and family B's guardian, over every
+GET operation, never receives family A's or C's phone numbers, national ids or device tokens.
 
 A path parameter nobody registered makes the matrix fail and name the parameter to seed.
 Request bodies are generated from the operation's requestBody schema (required fields, with
