@@ -500,21 +500,21 @@ class World:
         return f"+8497{uuid.uuid4().int % 10**7:07d}"
 
     def user(self, role: str, name: str):
-        from service import roster
+        from service.roster import logic as roster
 
         user = roster.ensure_user(self.phone(), name)  # no password: tokens come from start_session
         self.roles[role] = user
         return user
 
     def staff(self, role_name: str, school, role: str, name: str):
-        from service import roster
+        from service.roster import logic as roster
 
         user = self.user(role_name, name)
         roster.add_staff(school.id, user.id, role)
         return user
 
     def guardian(self, role_name: str, student, name: str, relationship="mother"):
-        from service import roster
+        from service.roster import logic as roster
 
         user = self.user(role_name, name)
         roster.link_guardian(student.id, user.id, relationship)
@@ -530,8 +530,10 @@ class World:
     def seed(self) -> "World":
         from messaging import logic as messaging
         from notifications import announcements, logic as notifications
-        from service import accounts, oneroster, roster
-        from service.models import School
+        from service import oneroster
+        from service.accounts import logic as accounts
+        from service.roster import logic as roster
+        from service.roster.models import School
 
         o = self.objects
         a = o["school_a"] = roster.create_school("Trường Tiểu học Kim Đồng", code=f"A{uuid.uuid4().hex[:6]}")
