@@ -101,7 +101,9 @@ def _me(user):
 @auth_blp.arguments(LoginIn)
 @auth_blp.response(200, TokensOut)
 @auth_blp.alt_response(401, schema=ErrorEnvelope, description="wrong phone or password")
-@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many attempts; see Retry-After")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many attempts, or the number is locked; "
+                                                              "see Retry-After")
+@auth_blp.alt_response(503, schema=ErrorEnvelope, description="sign-in briefly unavailable")
 @auth_blp.doc(security=[])
 def login(body):
     """Sign in with phone number and password."""
@@ -112,7 +114,9 @@ def login(body):
 @auth_blp.route("/otp/request", methods=["POST"])
 @auth_blp.arguments(OtpRequestIn)
 @auth_blp.response(202)
-@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many codes asked; see Retry-After")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many codes asked, or the number is "
+                                                              "locked; see Retry-After")
+@auth_blp.alt_response(503, schema=ErrorEnvelope, description="sign-in briefly unavailable")
 @auth_blp.doc(security=[])
 def otp_request(body):
     """Send a 6-digit sign-in code by SMS (valid 5 minutes, 5 tries)."""
@@ -124,6 +128,9 @@ def otp_request(body):
 @auth_blp.arguments(OtpVerifyIn)
 @auth_blp.response(200, TokensOut)
 @auth_blp.alt_response(401, schema=ErrorEnvelope, description="wrong, expired or locked code")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many attempts, or the number is locked; "
+                                                              "see Retry-After")
+@auth_blp.alt_response(503, schema=ErrorEnvelope, description="sign-in briefly unavailable")
 @auth_blp.doc(security=[])
 def otp_verify(body):
     """Sign in with the SMS code; a number seen for the first time gets an account."""
@@ -135,6 +142,7 @@ def otp_verify(body):
 @auth_blp.arguments(RefreshIn)
 @auth_blp.response(200, TokensOut)
 @auth_blp.alt_response(401, schema=ErrorEnvelope, description="unknown, used or revoked refresh token")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many refreshes from this address; see Retry-After")
 @auth_blp.doc(security=[])
 def refresh(body):
     """Trade a refresh token for a new pair. A refresh token works once; reusing one ends the session."""
@@ -182,6 +190,7 @@ class Me(MethodView):
 @me_blp.response(200, MeOut)
 @me_blp.alt_response(404, schema=ErrorEnvelope, description="unknown or expired code")
 @me_blp.alt_response(409, schema=ErrorEnvelope, description="code already used by someone else")
+@me_blp.alt_response(429, schema=ErrorEnvelope, description="too many claims; see Retry-After")
 @login_required
 def claim(body):
     """Link a child to my account with the invite code the school gave."""
