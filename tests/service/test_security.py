@@ -272,6 +272,11 @@ def test_a_device_token_never_appears_in_the_logs(app, client, make):
         assert client.get(f"{API}/devices/{token}", headers=h).status_code == 405  # no route match: still redacted
         assert client.delete(f"{API}/devices/{token}", headers=h).status_code == 204
         assert client.delete(f"{API}/devices/{token}", headers=h).status_code == 404
+        # the same with the token in the body
+        assert client.post(f"{API}/devices", json={"token": token, "platform": "ios"}, headers=h).status_code == 200
+        assert client.delete(f"{API}/devices", json={"token": token}, headers=h).status_code == 204
+        assert client.delete(f"{API}/devices", json={"token": token}, headers=h).status_code == 404
+        assert_error(client.delete(f"{API}/devices", json={}, headers=h), 422, "validation_error")
         assert client.post(f"{API}/auth/logout", json={"device_token": token}, headers=h).status_code == 204
     finally:
         for (lg, _), level in zip(loggers, old):
