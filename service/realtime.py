@@ -266,7 +266,7 @@ def socket_user_id() -> int | None:
     disconnected, and the handler refuses the event. Every event handler starts here.
     """
     user_id = request.environ.get("lienlac.user_id")
-    if user_id is None:
+    if user_id is None or request.environ.get("lienlac.ended"):
         return None
     family = request.environ.get("lienlac.family")
     expires = request.environ.get("lienlac.expires", 0.0)
@@ -276,7 +276,7 @@ def socket_user_id() -> int | None:
         alive = _session_alive(user_id, family, expires)
     if not alive:
         log.info("event on an ended session: socket dropped", extra={"user_id": user_id})
-        request.environ.pop("lienlac.user_id", None)
+        request.environ["lienlac.ended"] = True  # (user_id stays: the disconnect handler cleans up with it)
         sid = request.sid
 
         def drop_after_the_answer():  # the refusal goes out first (a disconnect now would swallow it)
