@@ -18,10 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from peewee import IntegrityError
 
-from .db import db, is_postgres, utcnow, write_transaction
-from .errors import Forbidden, RateLimited, Unauthorized, Unavailable, ValidationError
+from ..db import db, is_postgres, utcnow, write_transaction
+from ..errors import Forbidden, RateLimited, Unauthorized, Unavailable, ValidationError
 from .models import OtpCode, RefreshToken, RevokedFamily, User
-from .signals import logged_out
+from ..signals import logged_out
 
 log = logging.getLogger("lienlac.accounts")
 _hasher = PasswordHasher()
@@ -118,7 +118,7 @@ def _lockout_settings():
 
 
 def _redis_or_none():
-    from . import jobs
+    from .. import jobs
 
     return jobs.redis_connection()
 
@@ -389,7 +389,7 @@ def logout(user: User, family: str, device_token: str | None = None) -> None:
 
 def _disconnect(user_id: int, family: str | None = None, keep_family: str | None = None) -> None:
     """After a revocation committed: its sockets go too, on every web process."""
-    from . import realtime
+    from .. import realtime
 
     realtime.disconnect_sessions(user_id, family=family, keep_family=keep_family)
 

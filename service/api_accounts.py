@@ -6,9 +6,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, pre_load, validate
 
-from . import accounts, roster
-from .accounts import login_required
-from .schemas import ErrorEnvelope, Id
+from ..accounts import logic as accounts
+from ..roster import logic as roster
+from .logic import login_required
+from ..schemas import ErrorEnvelope, Id
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign in and tokens")
 me_blp = Blueprint("me", __name__, url_prefix="", description="The signed-in user")
@@ -205,8 +206,8 @@ def apply_rate_limits(app, limiter, config) -> None:
     A limit answers 429 with ``Retry-After``. If Redis is configured but down the limiter counts
     per process; sign-in itself then answers 503 (``accounts.check_lockout``).
     """
-    from .accounts import decode_access_token, normalize_phone
-    from .errors import ApiError
+    from .logic import decode_access_token, normalize_phone
+    from ..errors import ApiError
     from flask import request
     from flask_limiter.util import get_remote_address
 

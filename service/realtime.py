@@ -183,7 +183,8 @@ def _register_connection_handlers() -> None:
 
     @socketio.on("connect")
     def _connect(auth=None):
-        from . import accounts, presence
+        from . import presence
+        from .accounts import logic as accounts
         from .db import connection
         from .errors import ApiError
 
@@ -346,7 +347,7 @@ def _forget_session(sid: str) -> None:
 
 def _session_alive(user_id: int, family: str | None, expires: float) -> bool:
     """Cheap: the expiry in memory, then two primary-key reads (a database connection must be open)."""
-    from .models import RevokedFamily, User
+    from .accounts.models import RevokedFamily, User
 
     if family is None or expires <= _now():
         return False

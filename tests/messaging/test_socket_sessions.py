@@ -14,7 +14,8 @@ import pytest
 import socketio
 from werkzeug.serving import make_server
 
-from service import accounts, realtime
+from service import realtime
+from service.accounts import logic as accounts
 from service.db import write_transaction
 
 from ..support.servers import wait_for
@@ -127,7 +128,7 @@ def test_an_event_on_an_ended_session_is_refused_before_the_disconnect_arrives(a
 
 def test_password_change_drops_every_other_session_socket_and_keeps_this_one(app, client, world, url, socks):
     user = world.make.user("Mẹ An")
-    from service import roster
+    from service.roster import logic as roster
     roster.link_guardian(world.s1.id, user.id, "mother")
     mine, theirs = accounts.start_session(user), accounts.start_session(user)
     s_mine, s_theirs = open_sock(socks, url, mine["access_token"]), open_sock(socks, url, theirs["access_token"])

@@ -9,9 +9,11 @@ import time
 
 import pytest
 
-from service import accounts, roster
+from service.accounts import logic as accounts
+from service.roster import logic as roster
 from service.logs import JsonFormatter
-from service.models import Student, User
+from service.accounts.models import User
+from service.roster.models import Student
 
 from ..support.apps import running_app
 from ..support.servers import free_port
