@@ -33,7 +33,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from .db import connection
+from .db import connection, on_commit
 
 log = logging.getLogger("lienlac.jobs")
 
@@ -168,11 +168,19 @@ def enqueue(func, *args, queue: str = "default", job_id: str | None = None,
     Any string makes a job id (``"fanout:42"``): characters RQ refuses are mapped, and the id
     actually used is returned. ``retry`` is ``(max_retries, [interval seconds, ...])`` on RQ (an
     interval of 0 retries at once); the in-process pool does not retry.
+
+    Called inside a transaction, the job is enqueued when it commits and dropped if it rolls
+    back (``db.on_commit``); the id is returned at once either way.
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     explicit_id = job_id is not None
     job_id = _safe_job_id(str(job_id)) if explicit_id else uuid.uuid4().hex
+    on_commit(_enqueue_now, func, args, kwargs, queue, job_id, explicit_id, at, retry, timeout)
+    return job_id
+
+
+def _enqueue_now(func, args, kwargs, queue, job_id, explicit_id, at, retry, timeout) -> str:
     if _backend.redis is not None:
         return _enqueue_rq(func, args, kwargs, queue, job_id, at, retry, timeout)
 
