@@ -146,6 +146,7 @@ def get_announcement(announcement_id):
 
 @ann_blp.route("/<announcement_id>/cancel", methods=["POST"])
 @ann_blp.response(200, AnnouncementCreated)
+@ann_blp.alt_response(404, schema=ErrorEnvelope, description="not an announcement the caller sent or may manage")
 @ann_blp.alt_response(409, schema=ErrorEnvelope, description="already being sent")
 @login_required
 def cancel_announcement(announcement_id):

@@ -34,6 +34,7 @@ from flask import current_app, has_app_context, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from .apidocs import socket_event
+from .db import on_commit
 
 log = logging.getLogger("lienlac.realtime")
 
@@ -125,7 +126,14 @@ def _server_here() -> bool:
 
 
 def emit_to(room: str, event: str, data) -> None:
-    """Send ``event`` to every socket in ``room``, on whichever web process it is connected."""
+    """Send ``event`` to every socket in ``room``, on whichever web process it is connected.
+
+    Inside a transaction the event leaves when it commits, never if it rolls back.
+    """
+    on_commit(_emit_now, room, event, data)
+
+
+def _emit_now(room: str, event: str, data) -> None:
     if _server_here():
         socketio.emit(event, data, to=room)
     elif _external["emitter"] is not None:

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, pre_load, validate
 
-from ..accounts import logic as accounts
+from . import logic as accounts
 from ..roster import logic as roster
 from .logic import login_required
 from ..schemas import ErrorEnvelope, Id
