@@ -22,7 +22,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import permissions
-from ..roster import logic as roster
+from . import logic as roster
 from ..accounts.logic import login_required
 from ..errors import Forbidden
 from .models import SchoolClass, SchoolYear, StaffRole, Student
