@@ -239,6 +239,7 @@ def put_office_hours(body):
 @reports_blp.arguments(ListArgs, location="query")
 @reports_blp.response(200, MessageReportPage)
 @reports_blp.alt_response(403, schema=ErrorEnvelope, description="not the school's admin")
+@reports_blp.alt_response(404, schema=ErrorEnvelope, description="a school the caller does not belong to")
 @login_required
 def list_reports(args, school_id):
     """Messages reported in the school's conversations, newest first (school admin)."""

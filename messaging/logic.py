@@ -39,6 +39,7 @@ import socketio as socketio_lib
 from flask import current_app, has_app_context
 from peewee import Case, fn
 
+import notifications
 from service import jobs as jobs_mod
 from service import permissions, presence, ratelimit, realtime
 from service.roster import logic as roster
@@ -649,8 +650,6 @@ def _office_hours_effect(conv: Conversation, teacher_ids: list[int], ts: dt.date
 
 
 def _push(conv: Conversation, msg: Message, sender_id: int, user_ids: list[int], silent_for: set[int]) -> None:
-    from notifications import logic as notifications
-
     names = roster.user_names([sender_id])
     title = names.get(sender_id, "") or "Lienlac"
     if conv.kind == "class":
@@ -738,8 +737,6 @@ def report_message(user_id: int, conv: Conversation, message_id, reason: str,
     except pw.IntegrityError:
         return MessageReport.get((MessageReport.message == msg.id) & (MessageReport.reporter == user_id)), False
     try:
-        from notifications import logic as notifications
-
         admins = [row.user_id for row in roster.staff_query(conv.school_id, "admin")]
         if admins:
             notifications.notify(admins, "message", "Tin nhắn bị báo cáo",

@@ -163,8 +163,11 @@ def import_roster(path, school):
 def docs(out):
     """Write mobile_api_docs/openapi.json and asyncapi.json from the code."""
     from .apidocs import write_docs
+    from .app import create_app
+    from .config import Config
 
-    for path in write_docs(out):
+    app = create_app(Config(database_url="sqlite:///:memory:", secret_key="docs"), web=False)
+    for path in write_docs(app, out):
         click.echo(path, err=True)
 
 

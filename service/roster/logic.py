@@ -203,6 +203,13 @@ def assign_subject_teacher(class_id: int, teacher_id: int, subject: str) -> Clas
     return row
 
 
+def _national_id_conflict() -> Conflict:
+    """One answer whether the id is used in this school or in another: nothing about the other
+    student (or that there is one elsewhere) is told. National ids are unique system-wide."""
+    return Conflict("This national id cannot be used; check it.",
+                    fields={"national_id": ["Cannot be used; check it."]})
+
+
 def create_student(school_id: int, name: str, class_id: int | None = None, national_id: str | None = None,
                    birth_date: dt.date | None = None) -> Student:
     national_id = (national_id or "").strip() or None
@@ -211,13 +218,11 @@ def create_student(school_id: int, name: str, class_id: int | None = None, natio
             get_school(school_id)
             _check_student_class(school_id, class_id)
             if national_id and Student.select().where(Student.national_id == national_id).exists():
-                raise Conflict("A student with this national id already exists.",
-                               fields={"national_id": ["Already used."]})
+                raise _national_id_conflict()
             return Student.create(school=school_id, name=name, school_class=class_id, national_id=national_id,
                                   birth_date=birth_date)
     except pw.IntegrityError as exc:  # a concurrent insert of the same national id
-        raise Conflict("A student with this national id already exists.",
-                       fields={"national_id": ["Already used."]}) from exc
+        raise _national_id_conflict() from exc
 
 
 def ensure_user(phone: str, name: str, password: str | None = None) -> User:
@@ -515,13 +520,11 @@ def update_student(student_id: int, changes: dict) -> Student:
             national_id = changes.get("national_id")
             if national_id and Student.select().where((Student.national_id == national_id)
                                                       & (Student.id != student.id)).exists():
-                raise Conflict("A student with this national id already exists.",
-                               fields={"national_id": ["Already used."]})
+                raise _national_id_conflict()
             if values:
                 Student.update(**values).where(Student.id == student.id).execute()
     except pw.IntegrityError as exc:
-        raise Conflict("A student with this national id already exists.",
-                       fields={"national_id": ["Already used."]}) from exc
+        raise _national_id_conflict() from exc
     return get_student(student_id)
 
 
