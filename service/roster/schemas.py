@@ -1,4 +1,4 @@
-"""Marshmallow schemas of the roster administration API (``service.api_roster``)."""
+"""Marshmallow schemas of the roster administration API (``service.roster.api``)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
