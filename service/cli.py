@@ -152,7 +152,7 @@ def seed_demo(classes, students_per_class):
 def import_roster(path, school, dry_run):
     """Import a OneRoster 1.1 CSV set (folder or zip); re-importing changes nothing."""
     from . import db as dbmod
-    from .oneroster import import_path_cli
+    from .roster.oneroster import import_path_cli
 
     app = _app()
     dbmod.migrate()

@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from peewee import IntegrityError
 
-from ..db import db, is_postgres, utcnow, write_transaction
+from ..db import db, is_postgres, on_commit, utcnow, write_transaction
 from ..errors import Forbidden, RateLimited, Unauthorized, Unavailable, ValidationError
 from .models import OtpCode, RefreshToken, RevokedFamily, User
 from ..signals import logged_out
@@ -511,5 +511,10 @@ def deactivate_user(user_id: int, now: dt.datetime | None = None) -> None:
     """Lock an account out: it can no longer sign in, its sessions end and its sockets drop at once."""
     with write_transaction():
         User.update(is_active=False).where(User.id == user_id).execute()
-        revoke_other_sessions(user_id, None, reason="deactivated", now=now)
-    _disconnect(user_id)
+        end_all_sessions(user_id, reason="deactivated", now=now)
+
+
+def end_all_sessions(user_id: int, reason: str, now: dt.datetime | None = None) -> None:
+    """Revoke every session of the user; their sockets drop once the caller's transaction commits."""
+    revoke_other_sessions(user_id, None, reason=reason, now=now)
+    on_commit(_disconnect, user_id)

@@ -109,7 +109,7 @@ class InviteCode(BaseModel):
 
 
 class RosterImport(BaseModel):
-    """A OneRoster upload and the background job importing it (``service.oneroster``)."""
+    """A OneRoster upload and the background job importing it (``service.roster.oneroster``)."""
 
     id = pw.BigAutoField()
     school = pw.ForeignKeyField(School, backref="roster_imports", on_delete="CASCADE")

@@ -16,7 +16,7 @@ from service.roster import logic as roster
 from service.accounts.models import User
 from service.roster.models import (ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student,
                                    StudentGuardian, Term)
-from service.oneroster import RosterImportError, format_problem, import_roster
+from service.roster.oneroster import RosterImportError, format_problem, import_roster
 
 from ..support.oneroster_gen import BAD_KINDS, SCHOOL_SID, write_roster
 from ..support.servers import ROOT, lienlac, process_env
@@ -280,7 +280,7 @@ def test_a_teacher_who_is_also_a_parent_gets_one_account(app, tmp_path):
 
 
 def test_lines_count_quoted_newlines_and_every_problem_is_reported(tmp_path):
-    from service.oneroster import Problems, parse, read_files
+    from service.roster.oneroster import Problems, parse, read_files
 
     rs = write_roster(tmp_path / "set", **SMALL)
     classes = rs.tables["classes.csv"]

@@ -18,7 +18,7 @@ from service.accounts import logic as accounts
 from service.roster import logic as roster
 from service.accounts.models import User
 from service.roster.models import StaffRole, Student, StudentGuardian
-from service.oneroster import RosterImportError, import_roster
+from service.roster.oneroster import RosterImportError, import_roster
 
 HEADERS = {
     "orgs.csv": ["sourcedId", "status", "name", "type"],
@@ -178,6 +178,21 @@ def test_enabled_user_false_does_not_lock_out_another_schools_account(world):
     assert ok, problems
     assert snapshot(victim.id)[0] == before[0]
     assert b_links_and_roles(victim.id, world["b"].id) == before_b
+
+
+def test_a_user_the_roster_disables_is_signed_out(world, client, make):
+    """enabledUser=false on one of the importing school's own accounts ends its sessions at once."""
+    ok, problems = world["run"](bundle([student(), guardian("g-off", make.phone())]))
+    assert ok, problems
+    user = User.get(User.sourced_id == "g-off")
+    tokens = accounts.start_session(user)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 200
+    ok, problems = world["run"](bundle([student(), guardian("g-off", user.phone, enabledUser="false")]))
+    assert ok, problems
+    assert User.get_by_id(user.id).is_active is False
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 401
+    r = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401, r.json
 
 
 def _says_nothing_of(problems: list[dict], *secrets) -> None:

@@ -5,10 +5,10 @@ import json
 import logging
 import time
 
-from .. import jobs, permissions
-from ..db import db, is_postgres, utcnow, write_transaction
-from ..errors import NotFound
-from ..roster.models import RosterImport
+from ... import jobs, permissions
+from ...db import db, is_postgres, utcnow, write_transaction
+from ...errors import NotFound
+from ..models import RosterImport
 from .plan import _resolve_school, build_plan
 from .progress import NullProgress, RichProgress
 from .read import Problems, RosterImportError, format_problem, read_files

@@ -5,7 +5,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 
-from ..roster.models import School
+from ..models import School
 from .read import Problems
 from .validate import Enrollment, Klass, Org, Parsed, Person, Session, _grade, _year_of
 from .vocab import GUARDIAN_ROLES, STAFF_ROLE_MAP, STUDENT_ROLES

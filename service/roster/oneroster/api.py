@@ -1,4 +1,4 @@
-"""HTTP: a school admin uploads a OneRoster 1.1 CSV zip; a background job imports it."""
+"""HTTP (``/roster-imports``): a school admin uploads a OneRoster 1.1 CSV zip; a background job imports it."""
 from __future__ import annotations
 
 from flask import g
@@ -6,9 +6,11 @@ from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from . import oneroster, permissions
-from .accounts.logic import login_required
-from .schemas import ErrorEnvelope, Id, UtcDateTime
+from ... import permissions
+from ...accounts.logic import login_required
+from ...schemas import ErrorEnvelope, Id, UtcDateTime
+from . import job as oneroster
+from .vocab import KINDS
 
 blp = Blueprint("roster_import", __name__, url_prefix="", description="OneRoster roster import (school admins)")
 blueprints = (blp,)
@@ -24,7 +26,7 @@ class RosterUploadIn(Schema):
                                                           "files out); other 1.1 files are skipped"})
 
 
-class RosterUploadForm(Schema):
+class RosterUploadArgs(Schema):
     dry_run = fields.Boolean(load_default=False, metadata={
         "description": "true: check and plan only (the import's counts say what would be created, updated, "
                        "unchanged or removed, with its warnings); nothing is written"})
@@ -57,7 +59,7 @@ class RosterImportOut(Schema):
     created_at = UtcDateTime(required=True)
     started_at = UtcDateTime(allow_none=True, required=True)
     finished_at = UtcDateTime(allow_none=True, required=True)
-    counts = fields.Dict(keys=fields.String(validate=validate.OneOf(oneroster.KINDS)),
+    counts = fields.Dict(keys=fields.String(validate=validate.OneOf(KINDS)),
                          values=fields.Nested(RosterCountsOut), allow_none=True, required=True,
                          metadata={"description": "per kind (schools, school_years, terms, classes, staff, "
                                                   "staff_roles, class_teachers, students, guardians, "
@@ -74,20 +76,20 @@ class RosterImportOut(Schema):
 
 @blp.route("/schools/<int:school_id>/roster-imports", methods=["POST"])
 @blp.arguments(RosterUploadIn, location="files")
-@blp.arguments(RosterUploadForm, location="form")
+@blp.arguments(RosterUploadArgs, location="query")
 @blp.response(202, RosterImportAccepted)
 @blp.alt_response(403, schema=ErrorEnvelope, description="the caller is not a school admin")
 @blp.alt_response(404, schema=ErrorEnvelope, description="no such school (or not the caller's)")
 @blp.alt_response(422, schema=ErrorEnvelope, description="not a zip, or required files missing "
                                                          "(error.fields.rows lists them)")
 @login_required
-def upload_roster(files, form, school_id):
-    """Upload a OneRoster 1.1 CSV zip; it is imported (or, with dry_run, planned) in the background: poll
+def upload_roster(files, args, school_id):
+    """Upload a OneRoster 1.1 CSV zip; it is imported (or, with ?dry_run=true, planned) in the background: poll
     the import's status for its counts, warnings and errors."""
     permissions.school_for(g.user, school_id, ("admin",))
     upload = files["file"]
     run = oneroster.create_upload(school_id, g.user.id, upload.filename or "", upload.read(),
-                                  dry_run=form.get("dry_run", False))
+                                  dry_run=args["dry_run"])
     return {"id": run.id, "status": run.status}
 
 

@@ -5,8 +5,8 @@ import dataclasses
 import datetime as dt
 from typing import Iterable
 
-from ..accounts.logic import normalize_phone
-from ..errors import ApiError
+from ...accounts.logic import normalize_phone
+from ...errors import ApiError
 from .progress import NullProgress
 from .read import Problems, Table, parse_table
 from .vocab import (_DATE, ENROLLMENT_ROLES, GUARDIAN_ROLES, MANIFEST_MODES, ORG_TYPES, SESSION_TYPES, SEXES,

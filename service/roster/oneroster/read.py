@@ -8,7 +8,7 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-from ..errors import ValidationError
+from ...errors import ValidationError
 from .vocab import COLUMNS, FILES, IGNORED_WHY, MANIFEST_MODES, MAX_FILE_BYTES, MAX_PROBLEMS, MAX_WARNINGS, UNUSED_FILES
 
 # --- problems ------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ from typing import Iterable
 
 from peewee import chunked
 
-from ..db import utcnow
-from ..accounts.models import User
-from ..roster.models import ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term
+from ...accounts import logic as accounts
+from ...db import utcnow
+from ...accounts.models import User
+from ..models import ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term
 from .plan import Plan
 from .read import Problems
 from .validate import Parsed, Person
@@ -328,6 +329,8 @@ class _Writer:
             changes = _diff(user, values)
             if changes:
                 User.update(**changes).where(User.id == user.id).execute()
+                if changes.get("is_active") is False:  # disabled by the roster: its sessions and sockets end
+                    accounts.end_all_sessions(user.id, reason="deactivated", now=self.now)
                 self._count(kind_of(r), "updated")
             else:
                 self._count(kind_of(r), "unchanged")
