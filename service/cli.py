@@ -100,7 +100,7 @@ def migrate():
 
     config = Config.from_env()  # no app: migrations need the database only (and start quicker)
     configure_logging(config.log_level)
-    dbmod.init_database(config.database_url)
+    dbmod.init_database(config.database_url, config.db_pool_size)
     applied = dbmod.migrate()
     for name in applied:
         click.echo(name)
