@@ -234,7 +234,7 @@ def measure(urls: list[str], tokens: list[str | None], conversation_id: str, sen
 def seed_lienlac(database_url: str, redis_url: str, channel: str, secret: str, sockets: int) -> tuple[str, list[str]]:
     """A school with one class of ``sockets - 1`` students (one guardian each) and its teacher."""
     sys.path.insert(0, str(ROOT))
-    from messaging import logic
+    from messaging.logic import conversations
     from service.accounts import logic as accounts
     from service.roster import logic as roster
     from service.app import create_app
@@ -256,7 +256,7 @@ def seed_lienlac(database_url: str, redis_url: str, channel: str, secret: str, s
                 guardian = roster.ensure_user(f"+8491{i:07d}", f"Phụ huynh {i}")
                 roster.link_guardian(student.id, guardian.id)
                 users.append(guardian)
-        conversation = logic.class_conversation(teacher.id, klass.id)
+        conversation = conversations.class_conversation(teacher.id, klass.id)
         family = str(uuid.uuid4())
         tokens = [accounts.issue_access_token(u.id, family)[0] for u in users]
     return str(conversation.id), tokens

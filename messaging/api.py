@@ -9,7 +9,8 @@ from flask_smorest import Blueprint
 from service.accounts.logic import login_required
 from service.schemas import ErrorEnvelope, ListArgs
 
-from . import logic
+from .logic import attachments, conversations, edits, history, office_hours, reports, sending
+from .logic import receipts as read_receipts
 from .schemas import (AttachmentOut, ConversationIn, ConversationOut, ConversationPage, ConversationPatch,
                       MessageHistoryArgs, MessageEditIn, MessageIn, MessageOut, MessagePage, OfficeHours, ConversationReadIn,
                       ConversationReceiptsOut, MessageReportIn, MessageReportOut, MessageReportPage, AttachmentUploadIn)
@@ -28,7 +29,7 @@ NOT_FOUND = "not a conversation of the caller"
 
 
 def _conv(conversation_id):
-    return logic.conversation_for(g.user.id, conversation_id)
+    return conversations.conversation_for(g.user.id, conversation_id)
 
 
 # --- conversations ------------------------------------------------------------------------------
@@ -38,7 +39,7 @@ def _conv(conversation_id):
 @login_required
 def list_conversations(args):
     """The caller's conversations (direct and class channels), most recently active first."""
-    return logic.list_conversations(g.user.id, args["limit"], args["cursor"])
+    return conversations.list_conversations(g.user.id, args["limit"], args["cursor"])
 
 
 @blp.route("", methods=["POST"])
@@ -52,10 +53,10 @@ def list_conversations(args):
 def open_conversation(body):
     """Open a direct conversation about a student (or get a class channel with ``kind: "class"``)."""
     if body["kind"] == "class":
-        conv, created = logic.class_conversation(g.user.id, body["class_id"]), False
+        conv, created = conversations.class_conversation(g.user.id, body["class_id"]), False
     else:
-        conv, created = logic.open_direct(g.user.id, body["student_id"], body["participant_ids"])
-    view = logic.conversation_views(g.user.id, [conv])[0]
+        conv, created = conversations.open_direct(g.user.id, body["student_id"], body["participant_ids"])
+    view = conversations.conversation_views(g.user.id, [conv])[0]
     return view, (201 if created else 200)
 
 
@@ -65,7 +66,7 @@ def open_conversation(body):
 @login_required
 def get_conversation(conversation_id):
     """One conversation."""
-    return logic.conversation_views(g.user.id, [_conv(conversation_id)])[0]
+    return conversations.conversation_views(g.user.id, [_conv(conversation_id)])[0]
 
 
 @blp.route("/<conversation_id>", methods=["PATCH"])
@@ -76,8 +77,8 @@ def get_conversation(conversation_id):
 @login_required
 def update_conversation(body, conversation_id):
     """Make a class channel announcement-only (only teachers post) or open again."""
-    conv = logic.update_conversation(g.user.id, _conv(conversation_id), body)
-    return logic.conversation_views(g.user.id, [conv])[0]
+    conv = conversations.update_conversation(g.user.id, _conv(conversation_id), body)
+    return conversations.conversation_views(g.user.id, [conv])[0]
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ def update_conversation(body, conversation_id):
 @login_required
 def list_messages(args, conversation_id):
     """History: newest first (``before=<seq>`` for older), or oldest first ``after=<seq>`` (offline catch-up)."""
-    return logic.history(_conv(conversation_id), args.get("before"), args.get("after"), args["limit"], args["cursor"])
+    return history.history(_conv(conversation_id), args.get("before"), args.get("after"), args["limit"], args["cursor"])
 
 
 @blp.route("/<conversation_id>/messages", methods=["POST"])
@@ -104,7 +105,7 @@ def list_messages(args, conversation_id):
 @login_required
 def send_message(body, conversation_id):
     """Send a message; it reaches every connected member (``message:new``) and pushes to the others."""
-    view, created = logic.send_message(g.user.id, _conv(conversation_id), body["client_id"], body["body"],
+    view, created = sending.send_message(g.user.id, _conv(conversation_id), body["client_id"], body["body"],
                                        body["attachments"])
     return view, (201 if created else 200)
 
@@ -118,7 +119,7 @@ def send_message(body, conversation_id):
 @login_required
 def edit_message(body, conversation_id, message_id):
     """Edit one's own message within 15 minutes (``message:updated`` goes to the room)."""
-    return logic.edit_message(g.user.id, _conv(conversation_id), message_id, body["body"])
+    return edits.edit_message(g.user.id, _conv(conversation_id), message_id, body["body"])
 
 
 @blp.route("/<conversation_id>/messages/<message_id>", methods=["DELETE"])
@@ -128,7 +129,7 @@ def edit_message(body, conversation_id, message_id):
 @login_required
 def delete_message(conversation_id, message_id):
     """Delete one's own message within 15 minutes: a tombstone (``deleted: true``, empty body) stays."""
-    return logic.delete_message(g.user.id, _conv(conversation_id), message_id)
+    return edits.delete_message(g.user.id, _conv(conversation_id), message_id)
 
 
 @blp.route("/<conversation_id>/messages/<message_id>/report", methods=["POST"])
@@ -140,7 +141,7 @@ def delete_message(conversation_id, message_id):
 @login_required
 def report_message(body, conversation_id, message_id):
     """Report a message to the school admin."""
-    report, created = logic.report_message(g.user.id, _conv(conversation_id), message_id, body["reason"])
+    report, created = reports.report_message(g.user.id, _conv(conversation_id), message_id, body["reason"])
     return report, (201 if created else 200)
 
 
@@ -152,7 +153,7 @@ def report_message(body, conversation_id, message_id):
 @login_required
 def mark_read(body, conversation_id):
     """Everything up to ``up_to_seq`` is read (the mark never goes back); ``message:read`` goes to the room."""
-    logic.mark_read(g.user.id, _conv(conversation_id), body["up_to_seq"])
+    read_receipts.mark_read(g.user.id, _conv(conversation_id), body["up_to_seq"])
     return "", 204
 
 
@@ -163,7 +164,7 @@ def mark_read(body, conversation_id):
 @login_required
 def receipts(args, conversation_id):
     """Read marks and, per message (paged like the history), "seen by N of M"."""
-    return logic.receipts(g.user.id, _conv(conversation_id), args.get("before"), args.get("after"),
+    return read_receipts.receipts(g.user.id, _conv(conversation_id), args.get("before"), args.get("after"),
                           args["limit"], args["cursor"])
 
 
@@ -186,7 +187,7 @@ def upload(files):
     upload = files["file"]
     limit = current_app.config["LIENLAC"].max_upload_bytes
     data = upload.stream.read(limit + 1)
-    return logic.attachment_view(logic.store_attachment(g.user.id, data, upload.filename))
+    return history.attachment_view(attachments.store_attachment(g.user.id, data, upload.filename))
 
 
 @files_blp.route("/<attachment_id>", methods=["GET"])
@@ -195,8 +196,8 @@ def upload(files):
 @login_required
 def download(attachment_id):
     """Download a file: the uploader, or the members of the conversation it was sent to."""
-    att = logic.attachment_for(g.user.id, attachment_id)
-    response = send_file(io.BytesIO(logic.attachment_bytes(att)), mimetype=att.content_type,
+    att = attachments.attachment_for(g.user.id, attachment_id)
+    response = send_file(io.BytesIO(attachments.attachment_bytes(att)), mimetype=att.content_type,
                          download_name=att.filename or f"attachment-{att.id}", as_attachment=False)
     response.headers["Cache-Control"] = "private, max-age=3600"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -204,23 +205,12 @@ def download(attachment_id):
 
 
 # --- office hours -------------------------------------------------------------------------------
-def _office_hours_view(user_id: int) -> dict:
-    from . import officehours
-    from service.roster import logic as roster
-
-    slots = logic.office_hours_of([user_id]).get(user_id, [])
-    schools = [school for role, school in roster.staff_roles(user_id) if role == "teacher"]
-    tz = roster.school_timezone(schools[0]) if schools else current_app.config["LIENLAC"].timezone
-    return {"slots": [{"weekday": d, "start": officehours.format_hhmm(s), "end": officehours.format_hhmm(e)}
-                      for d, s, e in slots], "timezone": tz}
-
-
 @office_blp.route("", methods=["GET"])
 @office_blp.response(200, OfficeHours)
 @login_required
 def get_office_hours():
     """The caller's weekly office hours (teachers), in the school's time."""
-    return _office_hours_view(g.user.id)
+    return office_hours.office_hours(g.user.id)
 
 
 @office_blp.route("", methods=["PUT"])
@@ -230,8 +220,8 @@ def get_office_hours():
 @login_required
 def put_office_hours(body):
     """Set the weekly office hours; a family's message outside them pushes silently and tells them the next slot."""
-    logic.set_office_hours(g.user.id, body["slots"])
-    return _office_hours_view(g.user.id)
+    office_hours.set_office_hours(g.user.id, body["slots"])
+    return office_hours.office_hours(g.user.id)
 
 
 # --- reports (admin) ----------------------------------------------------------------------------
@@ -243,5 +233,5 @@ def put_office_hours(body):
 @login_required
 def list_reports(args, school_id):
     """Messages reported in the school's conversations, newest first (school admin)."""
-    return logic.reports_for_school(g.user.id, school_id, args["limit"], args["cursor"])
+    return reports.reports_for_school(g.user.id, school_id, args["limit"], args["cursor"])
 

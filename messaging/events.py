@@ -1,10 +1,10 @@
 """Socket.IO: ``message:send``, ``message:read`` and ``typing`` from clients.
 
 Sockets join no conversation rooms. Every messaging event goes to the ``user:<id>`` rooms of the
-conversation's members computed from the roster when it is sent (``logic.deliver``), and every
-client event checks membership again (``logic.conversation_for``): a socket whose user was unlinked
-from a child, removed from a class or school, or whose child moved class, hears nothing more of
-that conversation and cannot act in it, on whichever web process it is connected, at once.
+conversation's members computed from the roster when it is sent (``logic.publish.deliver``), and
+every client event checks membership again (``conversations.conversation_for``): a socket whose
+user was unlinked from a child, removed from a class or school, or whose child moved class, hears
+nothing more of that conversation and cannot act in it, on whichever web process it is connected, at once.
 (The alternative, making sockets leave rooms on roster-change signals, would need a signal from
 every roster write, imports included, and the sockets' ids on other processes; one missed path
 would leak. Computing the audience per event has nothing to keep in step.)
@@ -22,7 +22,8 @@ from service.db import connection
 from service.errors import ApiError, ValidationError
 from service.realtime import socketio, socket_user_id
 
-from . import logic
+from .logic import conversations, receipts, sending
+from .logic.publish import message_payload
 from .schemas import (ConversationUpdatedEvent, MessageEvent, MessageReadAck, MessageReadEvent, MessageReadPayload, MessageSendAck, MessageSendPayload,
                       TypingEvent, TypingPayload)
 
@@ -71,9 +72,9 @@ def _handle(func, data):
 def _message_send(data=None):
     def run(user_id, payload):
         body = _load(_send_schema, payload)
-        conv = logic.conversation_for(user_id, body["conversation_id"])
-        view, _created = logic.send_message(user_id, conv, body["client_id"], body["body"], body["attachments"])
-        return {"message": logic.message_payload(view)}
+        conv = conversations.conversation_for(user_id, body["conversation_id"])
+        view, _created = sending.send_message(user_id, conv, body["client_id"], body["body"], body["attachments"])
+        return {"message": message_payload(view)}
 
     return _handle(run, data)
 
@@ -82,8 +83,8 @@ def _message_send(data=None):
 def _message_read(data=None):
     def run(user_id, payload):
         body = _load(_read_schema, payload)
-        conv = logic.conversation_for(user_id, body["conversation_id"])
-        return {"up_to_seq": logic.mark_read(user_id, conv, body["up_to_seq"])}
+        conv = conversations.conversation_for(user_id, body["conversation_id"])
+        return {"up_to_seq": receipts.mark_read(user_id, conv, body["up_to_seq"])}
 
     return _handle(run, data)
 
@@ -92,9 +93,8 @@ def _message_read(data=None):
 def _typing(data=None):
     def run(user_id, payload):
         body = _load(_typing_schema, payload)
-        conv = logic.conversation_for(user_id, body["conversation_id"])  # 404 for non-members
-        logic.deliver(logic.activity_audience(conv, user_id), "typing",
-                      {"conversation_id": str(conv.id), "user_id": str(user_id)}, skip_sid=request.sid)
+        conv = conversations.conversation_for(user_id, body["conversation_id"])  # 404 for non-members
+        conversations.typing(user_id, conv, skip_sid=request.sid)
         return None
 
     return _handle(run, data)

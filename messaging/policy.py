@@ -1,4 +1,6 @@
-"""Who is in a conversation now, and who may upload: messaging's rules built on ``service/permissions.py``.
+"""Who may do what in messaging: membership, posting, editing, uploads, reports and office hours,
+built on ``service/permissions.py``. Logic asks it; the ``require_*`` functions raise ``NotFound``
+(404: the caller may not know it exists) or ``Forbidden`` (403: the caller's role never may).
 
 Membership follows the roster live. A class channel's members are the class's teachers and the
 guardians of its students (read from the roster). A direct conversation stores the people it was
@@ -9,15 +11,28 @@ student's school (``permissions.student_relation_exprs``). Nobody else was ever 
 ``open_direct`` admits the student's guardians and teachers only. A former member gets 404
 everywhere and no events or pushes; linked again, they find the conversation again.
 
-Each function is one query, whatever the number of conversations.
+Each membership function is one query, whatever the number of conversations.
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Iterable
 
 from service import permissions
+from service.errors import Forbidden, NotFound
 
-from .models import Conversation, Participant
+from .limits import EDIT_WINDOW
+from .models import Attachment, Conversation, Message, Participant
+
+_MAX_ID = 2**63
+
+
+def valid_id(value) -> bool:
+    """An id a client sent that can name a row (a positive 64-bit integer)."""
+    try:
+        return 0 < int(value) < _MAX_ID
+    except (TypeError, ValueError):
+        return False
 
 
 def _relations():
@@ -58,6 +73,100 @@ def direct_conversations_of(user_id: int):
             .where((Participant.user == int(user_id)) & (guardian | teacher)))
 
 
-def may_upload(user_id: int) -> bool:
+# --- conversations -------------------------------------------------------------------------------
+def is_member(conv: Conversation, user_id: int) -> bool:
+    """In the conversation now: a class channel's teachers and guardians, a direct conversation's
+    participants still related to its student."""
+    if conv.kind == "class":
+        try:
+            _klass, access = permissions.class_access(user_id, conv.school_class_id, guardians=True)
+        except NotFound:
+            return False
+        return access.teacher or access.guardian
+    return is_direct_member(conv.id, user_id)
+
+
+def require_member(user_id: int, conv: Conversation | None) -> Conversation:
+    """The conversation if the caller is in it now; 404 otherwise (they must not learn it exists)."""
+    if conv is None or not is_member(conv, user_id):
+        raise NotFound("No such conversation.")
+    return conv
+
+
+def require_class_member(user_id: int, class_id) -> int:
+    """A class whose channel the caller belongs to (a teacher of it or a guardian in it): its id; 404 otherwise."""
+    if not valid_id(class_id):
+        raise NotFound("No such class.")
+    try:
+        _klass, access = permissions.class_access(user_id, int(class_id), guardians=True)
+    except NotFound:
+        raise NotFound("No such class.") from None
+    if not (access.teacher or access.guardian):
+        raise NotFound("No such class.")
+    return int(class_id)
+
+
+def require_may_talk_about(user_id: int, student_id):
+    """The student, if the caller may open a conversation about them: a guardian or a teacher of the
+    student (others who may see the student, the school's cafeteria staff or admin, get 403; anyone
+    else 404)."""
+    student, access = permissions.student_access(user_id, student_id)
+    if not (access.guardian or access.teacher):
+        raise Forbidden("Only the student's guardians and teachers can open a conversation about them.")
+    return student
+
+
+def require_may_moderate(user_id: int, conv: Conversation) -> None:
+    """Only the class's teachers change a class channel (announcement-only)."""
+    if not permissions.is_teacher_of_class(user_id, conv.school_class_id):
+        raise Forbidden("Only the class's teachers can change this.")
+
+
+def require_may_post(user_id: int, conv: Conversation) -> None:
+    """A member posts, except a guardian in an announcement-only class channel."""
+    if conv.kind == "class" and conv.announcement_only and not permissions.is_teacher_of_class(user_id, conv.school_class_id):
+        raise Forbidden("Only the teachers post in this channel.")
+
+
+# --- messages -------------------------------------------------------------------------------------
+def require_may_change(user_id: int, msg: Message, ts: dt.datetime) -> None:
+    """Only the sender edits or deletes a message, within ``EDIT_WINDOW`` of sending it."""
+    if msg.sender_id != user_id:
+        raise Forbidden("Only the sender can change a message.")
+    if ts - msg.created_at > EDIT_WINDOW:
+        raise Forbidden("A message can be changed for 15 minutes after it was sent.")
+
+
+def require_report_reader(user_id: int, school_id) -> int:
+    """The school whose reported messages the caller reads: its admin only (the school's id)."""
+    return permissions.school_for(user_id, school_id, ("admin",))
+
+
+# --- attachments ----------------------------------------------------------------------------------
+def require_uploader(user_id: int) -> None:
     """Only people of a school upload files: a staff role somewhere, or a linked child."""
-    return permissions.has_any_role(user_id)
+    if not permissions.has_any_role(user_id):
+        raise Forbidden("Only the school's staff and families can upload files.")
+
+
+def require_may_see_attachment(user_id: int, att: Attachment | None) -> Attachment:
+    """The uploader until it is sent; then the members of the conversation it was sent to. 404 otherwise."""
+    if att is None or att.deleted_at is not None:
+        raise NotFound("No such attachment.")
+    if att.message_id is None:
+        if att.uploader_id != user_id:
+            raise NotFound("No such attachment.")
+        return att
+    msg = Message.get_or_none(Message.id == att.message_id)
+    if msg is None or msg.deleted_at is not None:
+        raise NotFound("No such attachment.")
+    conv = Conversation.get_or_none(Conversation.id == msg.conversation_id)
+    if conv is None or not is_member(conv, user_id):
+        raise NotFound("No such attachment.")
+    return att
+
+
+# --- office hours ---------------------------------------------------------------------------------
+def require_teacher(user_id: int) -> None:
+    """Office hours are a teacher's (a teacher role in some school; 403 otherwise)."""
+    permissions.require_staff_role(user_id, ("teacher",))

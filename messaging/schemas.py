@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from service.schemas import ErrorBody, Id, UtcDateTime
 
-from .logic import MAX_ATTACHMENTS, MAX_BODY, MAX_CLIENT_ID, MAX_DIRECT_PARTICIPANTS
+from .limits import MAX_ATTACHMENTS, MAX_BODY, MAX_CLIENT_ID, MAX_DIRECT_PARTICIPANTS
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", error="HH:MM (school time).")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from messaging import logic
+from messaging.logic import conversations, sending
 from messaging.models import Message
 from service.db import connection
 from service.realtime import socketio
@@ -30,7 +30,7 @@ def _threads(app, target, count):
 
 
 def test_concurrent_senders_get_consecutive_seqs_in_order(app, world):
-    conv = logic.class_conversation(world.teacher.id, world.klass.id)
+    conv = conversations.class_conversation(world.teacher.id, world.klass.id)
     listener = socketio.test_client(app, auth={"token": world.make.token(world.g2)})
     senders = [world.teacher, world.subject_teacher, world.g1, world.g2]
     per_sender = 15
@@ -38,7 +38,7 @@ def test_concurrent_senders_get_consecutive_seqs_in_order(app, world):
     def send(i):
         user = senders[i % len(senders)]
         for n in range(per_sender):
-            logic.send_message(user.id, conv, f"{i}-{n}", f"tin {i}-{n}")
+            sending.send_message(user.id, conv, f"{i}-{n}", f"tin {i}-{n}")
 
     _threads(app, send, 8)
     total = 8 * per_sender
@@ -50,11 +50,11 @@ def test_concurrent_senders_get_consecutive_seqs_in_order(app, world):
 
 
 def test_same_client_id_at_once_stores_one(app, world):
-    conv, _ = logic.open_direct(world.g1.id, world.s1.id, [world.teacher.id])
+    conv, _ = conversations.open_direct(world.g1.id, world.s1.id, [world.teacher.id])
     results = []
 
     def send(_i):
-        results.append(logic.send_message(world.g1.id, conv, "once", "Chỉ một lần")[0]["id"])
+        results.append(sending.send_message(world.g1.id, conv, "once", "Chỉ một lần")[0]["id"])
 
     _threads(app, send, 6)
     assert len(set(results)) == 1 and len(results) == 6

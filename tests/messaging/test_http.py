@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from messaging import logic
+from messaging.logic import sending
 from messaging.models import Attachment, Conversation, Message
 
 from .conftest import JPEG, PDF, PNG, VIETNAMESE, cid
@@ -172,7 +172,7 @@ def test_history_before_after_and_cursors(app, client, world):
     conv_id = open_direct(client, world, world.g1, world.s1, world.teacher).json["id"]
     conv = Conversation.get_by_id(int(conv_id))
     for i in range(1, 71):
-        logic.send_message(world.g1.id if i % 2 else world.teacher.id, conv, f"m{i}", f"tin {i}")
+        sending.send_message(world.g1.id if i % 2 else world.teacher.id, conv, f"m{i}", f"tin {i}")
     h = world.h(world.teacher)
     newest = client.get(f"{API}/conversations/{conv_id}/messages", headers=h).json
     assert [m["seq"] for m in newest["items"]] == list(range(70, 20, -1))  # default limit 50, newest first

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from messaging import logic
+from messaging import storage
 from messaging.models import Attachment, Message
 from service.roster.models import StaffRole
 from service.realtime import socketio
@@ -290,7 +290,7 @@ def test_unsent_attachments_are_deleted_after_a_day(app, client, world):
     clock["now"] += dt.timedelta(hours=23)
     recent = upload(client, world, world.g1).json["id"]
     keys = {a.id: a.storage_key for a in Attachment.select()}
-    store = logic.storage_mod.storage()
+    store = storage.storage()
 
     clock["now"] += dt.timedelta(hours=2)  # the unsent one is 25 h old, the recent one 2 h
     jobs.purge_unsent_attachments()

@@ -528,7 +528,9 @@ class World:
 
     # -- the seed
     def seed(self) -> "World":
-        from messaging import logic as messaging
+        from messaging.logic import attachments as message_files
+        from messaging.logic import conversations, receipts, reports, sending
+        from messaging.models import Conversation
         from notifications import announcements, logic as notifications
         from service.roster import oneroster
         from service.accounts import logic as accounts
@@ -572,26 +574,26 @@ class World:
         roster.assign_subject_teacher(k1.id, r["teacher_removed"].id, "Tiếng Anh")
 
         # conversations: a direct one per family with the homeroom teacher, and the class channels
-        conv_a, _ = messaging.open_direct(r["guardian_a"].id, o["child_a"].id,
-                                          [r["homeroom_a"].id, r["guardian_unlinked"].id, r["teacher_removed"].id])
-        conv_b, _ = messaging.open_direct(r["guardian_other_family"].id, o["child_b"].id, [r["homeroom_a"].id])
+        conv_a, _ = conversations.open_direct(r["guardian_a"].id, o["child_a"].id,
+                                              [r["homeroom_a"].id, r["guardian_unlinked"].id, r["teacher_removed"].id])
+        conv_b, _ = conversations.open_direct(r["guardian_other_family"].id, o["child_b"].id, [r["homeroom_a"].id])
         o["conversation_a"], o["conversation_b"] = conv_a, conv_b
-        channels = messaging.ensure_class_conversations([k1.id, k2.id, kb.id])
-        o["channel_a"] = messaging.Conversation.get_by_id(channels[k1.id])
+        channels = conversations.ensure_class_conversations([k1.id, k2.id, kb.id])
+        o["channel_a"] = Conversation.get_by_id(channels[k1.id])
         png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15"
                b"\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND"
                b"\xaeB`\x82")
-        o["attachment_a"] = messaging.store_attachment(r["guardian_a"].id, png, "don-xin-phep.png")
-        o["message_a"], _ = messaging.send_message(r["guardian_a"].id, conv_a, "seed-a-1",
-                                                   "Cô ơi, cháu An bị sốt, xin nghỉ hôm nay.", [o["attachment_a"].id])
-        o["reply_a"], _ = messaging.send_message(r["homeroom_a"].id, conv_a, "seed-a-2", "Cô đã nhận, chúc cháu mau khỏe.")
-        o["message_b"], _ = messaging.send_message(r["guardian_other_family"].id, conv_b, "seed-b-1", "Chào cô ạ.")
-        o["channel_message_a"], _ = messaging.send_message(r["guardian_a"].id, o["channel_a"], "seed-ch-1",
-                                                           "Các phụ huynh ơi, mai lớp mình mặc đồng phục nhé.")
-        o["channel_reply"], _ = messaging.send_message(r["homeroom_a"].id, o["channel_a"], "seed-ch-2",
-                                                       "Đúng rồi ạ.")
-        o["report_a"], _ = messaging.report_message(r["homeroom_a"].id, conv_a, o["message_a"]["id"], "Kiểm tra")
-        messaging.mark_read(r["homeroom_a"].id, conv_a, 1)
+        o["attachment_a"] = message_files.store_attachment(r["guardian_a"].id, png, "don-xin-phep.png")
+        o["message_a"], _ = sending.send_message(r["guardian_a"].id, conv_a, "seed-a-1",
+                                                 "Cô ơi, cháu An bị sốt, xin nghỉ hôm nay.", [o["attachment_a"].id])
+        o["reply_a"], _ = sending.send_message(r["homeroom_a"].id, conv_a, "seed-a-2", "Cô đã nhận, chúc cháu mau khỏe.")
+        o["message_b"], _ = sending.send_message(r["guardian_other_family"].id, conv_b, "seed-b-1", "Chào cô ạ.")
+        o["channel_message_a"], _ = sending.send_message(r["guardian_a"].id, o["channel_a"], "seed-ch-1",
+                                                         "Các phụ huynh ơi, mai lớp mình mặc đồng phục nhé.")
+        o["channel_reply"], _ = sending.send_message(r["homeroom_a"].id, o["channel_a"], "seed-ch-2",
+                                                     "Đúng rồi ạ.")
+        o["report_a"], _ = reports.report_message(r["homeroom_a"].id, conv_a, o["message_a"]["id"], "Kiểm tra")
+        receipts.mark_read(r["homeroom_a"].id, conv_a, 1)
         roster.unlink_guardian(o["child_a"].id, r["guardian_unlinked"].id)
         roster.remove_subject_teacher(k1.id, r["teacher_removed"].id)
 

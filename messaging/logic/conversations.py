@@ -1,0 +1,236 @@
+"""Conversations: who is in one now, class channels, direct conversations about a student, the list.
+
+Membership follows the roster live (``messaging.policy``): it is computed when it is needed, so
+a member who left the roster sees and hears nothing more.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Iterable
+
+import peewee as pw
+from peewee import fn
+
+from service.db import db, utcnow, write_transaction
+from service.errors import ValidationError
+from service.pagination import decode_cursor, encode_cursor
+from service.roster import logic as roster
+
+from .. import policy
+from ..limits import MAX_DIRECT_PARTICIPANTS
+from ..models import Conversation, Message, Participant, ReadMark
+from .history import message_views
+from .publish import deliver
+
+
+# --- membership -------------------------------------------------------------------------------
+def member_class_ids(user_id: int) -> list[int]:
+    """Classes whose channel the user belongs to: the classes they teach and their children's classes."""
+    ids = set(roster.teacher_class_ids(user_id))
+    ids.update(s.school_class_id for s in roster.children_of(user_id) if s.school_class_id)
+    return sorted(ids)
+
+
+def members_and_teachers(conv: Conversation) -> tuple[list[int], set[int]]:
+    """Everyone in the conversation now, and which of them are the class's teachers."""
+    if conv.kind == "class":
+        teachers = roster.class_teacher_ids(conv.school_class_id)
+        guardians = [g for g in roster.class_guardian_ids(conv.school_class_id) if g not in teachers]
+        return teachers + guardians, set(teachers)
+    people = policy.direct_members([conv.id])[conv.id]
+    return [u for u, _ in people], {u for u, role in people if role == "teacher"}
+
+
+def member_ids(conv: Conversation) -> list[int]:
+    """Everyone in the conversation now (read from the roster)."""
+    return members_and_teachers(conv)[0]
+
+
+def conversation_for(user_id: int, conversation_id) -> Conversation:
+    """The conversation if the caller is in it now; 404 otherwise (they must not learn it exists)."""
+    conv = (Conversation.get_or_none(Conversation.id == int(conversation_id))
+            if policy.valid_id(conversation_id) else None)
+    return policy.require_member(user_id, conv)
+
+
+def ensure_class_conversations(class_ids: Iterable[int]) -> dict[int, int]:
+    """The class channel of each class (created on first need, one per class): ``{class_id: conversation_id}``."""
+    ids = sorted({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    found = {c.school_class_id: c.id for c in Conversation.select(Conversation.id, Conversation.school_class)
+             .where(Conversation.school_class.in_(ids))}
+    missing = [c for c in ids if c not in found]
+    for class_id in missing:
+        klass = roster.get_class(class_id)
+        Conversation.insert(kind="class", school=klass.school_id, school_class=class_id, title=klass.name,
+                            created_at=utcnow(), updated_at=utcnow()).on_conflict_ignore().execute()
+    if missing:
+        found.update({c.school_class_id: c.id for c in Conversation.select(Conversation.id, Conversation.school_class)
+                      .where(Conversation.school_class.in_(missing))})
+    return found
+
+
+def class_conversation(user_id: int, class_id) -> Conversation:
+    """The class channel of a class the caller belongs to (404 otherwise)."""
+    class_id = policy.require_class_member(user_id, class_id)
+    conv_id = ensure_class_conversations([class_id])[class_id]
+    return Conversation.get_by_id(conv_id)
+
+
+def user_conversation_ids(user_id: int) -> list[int]:
+    """Every conversation the user is in now (class channels created on the way)."""
+    ids = list(ensure_class_conversations(member_class_ids(user_id)).values())
+    ids += [row.conversation_id for row in policy.direct_conversations_of(user_id)]
+    return sorted(set(ids))
+
+
+def activity_audience(conv: Conversation, actor_id: int, members: list[int] | None = None,
+                      teachers: set[int] | None = None) -> list[int]:
+    """Who hears of a member's reading and typing: everyone in a direct conversation; in a class
+    channel, a guardian's only reach the teachers and the guardian's own devices (the receipts
+    show guardians the teachers' marks and their own, never other families')."""
+    if members is None or teachers is None:
+        members, teachers = members_and_teachers(conv)
+    if conv.kind != "class" or actor_id in teachers:
+        return members
+    return [u for u in members if u in teachers or u == actor_id]
+
+
+def typing(user_id: int, conv: Conversation, skip_sid: str | None = None) -> None:
+    """A member is typing: tell the others who may hear it (``activity_audience``), never stored."""
+    deliver(activity_audience(conv, user_id), "typing",
+            {"conversation_id": str(conv.id), "user_id": str(user_id)}, skip_sid=skip_sid)
+
+
+# --- direct conversations ---------------------------------------------------------------------
+def _participant_key(student_id: int, people: Iterable[int]) -> str:
+    raw = f"{student_id}:{','.join(str(p) for p in sorted(set(people)))}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def open_direct(user_id: int, student_id, participant_ids: Iterable[int]) -> tuple[Conversation, bool]:
+    """The conversation between these people about this student (the same one every time).
+
+    The caller must be a guardian or a teacher of the student (``policy.require_may_talk_about``).
+    The others must be the student's guardians or teachers of the student's class, and the
+    conversation must hold at least one of each.
+    """
+    student = policy.require_may_talk_about(user_id, student_id)
+    others = {int(p) for p in participant_ids} - {user_id}
+    if not others:
+        raise ValidationError("Name the people to talk with.", fields={"participant_ids": ["Add at least one person."]})
+    if len(others) + 1 > MAX_DIRECT_PARTICIPANTS:
+        raise ValidationError("Too many people.", fields={"participant_ids": [f"At most {MAX_DIRECT_PARTICIPANTS - 1}."]})
+    teachers = set(roster.class_teacher_ids(student.school_class_id)) if student.school_class_id else set()
+    guardians = set(roster.guardian_ids_of_student(student.id))
+    strangers = others - teachers - guardians
+    if strangers:
+        raise ValidationError("Only the student's guardians and teachers can be in this conversation.",
+                              fields={"participant_ids": ["Not a guardian or teacher of this student: "
+                                                          + ", ".join(str(s) for s in sorted(strangers))]})
+    people = others | {user_id}
+    if not (people & teachers) or not (people & guardians):
+        raise ValidationError("A conversation about a student is between their guardians and their teachers.",
+                              fields={"participant_ids": ["Include a guardian and a teacher of the student."]})
+    key = _participant_key(student.id, people)
+    created = False
+    with write_transaction():
+        conv = Conversation.get_or_none(Conversation.participant_key == key)
+        if conv is None:
+            try:
+                with db.atomic():  # a savepoint: a concurrent open of the same conversation may win
+                    ts = utcnow()
+                    conv = Conversation.create(kind="direct", school=student.school_id, student=student.id,
+                                               participant_key=key, created_by=user_id, created_at=ts, updated_at=ts)
+                    Participant.insert_many([{"conversation": conv.id, "user": p, "joined_at": ts}
+                                             for p in sorted(people)]).execute()
+                created = True
+            except pw.IntegrityError:
+                conv = Conversation.get(Conversation.participant_key == key)
+    return conv, created
+
+
+def update_conversation(user_id: int, conv: Conversation, changes: dict) -> Conversation:
+    """A teacher of the class makes its channel announcement-only (or open) again."""
+    if "announcement_only" in changes:
+        if conv.kind != "class":
+            raise ValidationError("Only class channels can be announcement-only.",
+                                  fields={"announcement_only": ["Only for class channels."]})
+        policy.require_may_moderate(user_id, conv)
+        value = bool(changes["announcement_only"])
+        Conversation.update(announcement_only=value).where(Conversation.id == conv.id).execute()
+        conv = Conversation.get_by_id(conv.id)
+        deliver(member_ids(conv), "conversation:updated", {"conversation_id": str(conv.id), "announcement_only": value})
+    return conv
+
+
+# --- reading conversations --------------------------------------------------------------------
+def _unread_counts(user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+    if not conversation_ids:
+        return {}
+    mark = ReadMark.alias()
+    query = (Message.select(Message.conversation, fn.COUNT(Message.id).alias("n"))
+             .join(mark, pw.JOIN.LEFT_OUTER, on=((mark.conversation == Message.conversation) & (mark.user == user_id)))
+             .where(Message.conversation.in_(conversation_ids) & (Message.sender != user_id)
+                    & Message.deleted_at.is_null() & (Message.seq > fn.COALESCE(mark.up_to_seq, 0)))
+             .group_by(Message.conversation))
+    return {row.conversation_id: row.n for row in query}
+
+
+def conversation_views(user_id: int, convs: list[Conversation]) -> list[dict]:
+    """What a member sees of each conversation: title, participants (names, never phone numbers),
+    last message and unread count."""
+    if not convs:
+        return []
+    ids = [c.id for c in convs]
+    last = {m.conversation_id: m for m in Message.select().join(
+        Conversation, on=((Message.conversation == Conversation.id) & (Message.seq == Conversation.last_seq)))
+        .where(Conversation.id.in_(ids))}
+    last_views = dict(zip(last.keys(), message_views(list(last.values()))))
+    unread = _unread_counts(user_id, ids)
+    # the members now, a constant number of queries for the whole page
+    direct = [c for c in convs if c.kind == "direct"]
+    people_of: dict[int, list[tuple[int, str]]] = policy.direct_members([c.id for c in direct]) if direct else {}
+    student_names = roster.student_names(c.student_id for c in direct)
+    by_class = roster.class_members(c.school_class_id for c in convs if c.kind == "class")
+    for conv in convs:
+        if conv.kind == "class":
+            people_of[conv.id] = by_class[conv.school_class_id]
+    names = roster.user_names({u for people in people_of.values() for u, _ in people})
+    out = []
+    for conv in convs:
+        participants = [{"id": u, "name": names.get(u, ""), "role": role} for u, role in people_of[conv.id]]
+        if conv.kind == "class":
+            title = conv.title
+        else:
+            others = [p["name"] for p in participants if p["id"] != user_id] or [names.get(user_id, "")]
+            title = f"{', '.join(others)} · {student_names.get(conv.student_id, '')}"
+        out.append({"id": conv.id, "kind": conv.kind, "title": title, "student_id": conv.student_id,
+                    "class_id": conv.school_class_id, "announcement_only": conv.announcement_only,
+                    "participants": participants, "last_message": last_views.get(conv.id),
+                    "unread_count": unread.get(conv.id, 0), "last_seq": conv.last_seq,
+                    "updated_at": conv.updated_at, "created_at": conv.created_at})
+    return out
+
+
+def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None) -> dict:
+    """The caller's conversations, most recently active first."""
+    class_ids = member_class_ids(user_id)
+    ensure_class_conversations(class_ids)
+    mine = policy.direct_conversations_of(user_id)
+    query = Conversation.select().where(Conversation.id.in_(mine) | Conversation.school_class.in_(class_ids))
+    position = decode_cursor(cursor)
+    if position is not None:
+        try:
+            at, last_id = dt.datetime.fromisoformat(position[0]), int(position[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]}) from None
+        query = query.where((Conversation.updated_at < at)
+                            | ((Conversation.updated_at == at) & (Conversation.id < last_id)))
+    rows = list(query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
+    return {"items": conversation_views(user_id, rows), "next_cursor": next_cursor}

@@ -1,0 +1,79 @@
+"""A conversation's messages as members see them: message and attachment views, the paged history."""
+from __future__ import annotations
+
+import collections
+
+from service.errors import ValidationError
+from service.pagination import decode_cursor, encode_cursor
+
+from .. import storage as storage_mod
+from ..models import Attachment, Conversation, Message
+
+
+def _attachments_by_message(message_ids: list[int]) -> dict[int, list[Attachment]]:
+    out: dict[int, list[Attachment]] = collections.defaultdict(list)
+    if message_ids:
+        for att in (Attachment.select().where(Attachment.message.in_(message_ids) & Attachment.deleted_at.is_null())
+                    .order_by(Attachment.id)):
+            out[att.message_id].append(att)
+    return out
+
+
+def attachment_view(att: Attachment) -> dict:
+    url = storage_mod.storage().url(att.storage_key) or f"/api/v1/attachments/{att.id}"
+    return {"id": att.id, "content_type": att.content_type, "size": att.size, "filename": att.filename, "url": url}
+
+
+def message_view(msg: Message, attachments: list[Attachment] | None = None, notice: dict | None = None) -> dict:
+    deleted = msg.deleted_at is not None
+    if attachments is None:
+        attachments = [] if deleted else _attachments_by_message([msg.id]).get(msg.id, [])
+    return {"id": msg.id, "conversation_id": msg.conversation_id, "sender_id": msg.sender_id,
+            "body": "" if deleted else msg.body, "client_id": msg.client_id, "created_at": msg.created_at,
+            "seq": msg.seq, "edited_at": msg.edited_at, "deleted": deleted,
+            "attachments": [] if deleted else [attachment_view(a) for a in attachments],
+            "notice": notice}
+
+
+def message_views(messages: list[Message]) -> list[dict]:
+    atts = _attachments_by_message([m.id for m in messages if m.deleted_at is None])
+    return [message_view(m, atts.get(m.id, [])) for m in messages]
+
+
+def _page_position(before, after, cursor) -> tuple[int | None, int | None]:
+    if cursor:
+        position = decode_cursor(cursor)
+        if not (isinstance(position, dict) and len(position) == 1 and position.keys() <= {"before", "after"}
+                and isinstance(next(iter(position.values())), int)):
+            raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]})
+        if before is not None or after is not None:
+            raise ValidationError("Give a cursor or before/after, not both.", fields={"cursor": ["Not with before/after."]})
+        before, after = position.get("before"), position.get("after")
+    if before is not None and after is not None:
+        raise ValidationError("Give before or after, not both.", fields={"after": ["Not with before."]})
+    return before, after
+
+
+def page(conv: Conversation, before, after, limit: int, cursor) -> tuple[list[Message], str | None]:
+    before, after = _page_position(before, after, cursor)
+    query = Message.select().where(Message.conversation == conv.id)
+    if after is not None:
+        query = query.where(Message.seq > after).order_by(Message.seq.asc())
+    else:
+        if before is not None:
+            query = query.where(Message.seq < before)
+        query = query.order_by(Message.seq.desc())
+    rows = list(query.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        next_cursor = encode_cursor({"after": rows[-1].seq} if after is not None else {"before": rows[-1].seq})
+    return rows, next_cursor
+
+
+def history(conv: Conversation, before: int | None = None, after: int | None = None, limit: int = 50,
+            cursor: str | None = None) -> dict:
+    """Newest first (optionally ``before`` a seq); oldest first ``after`` a seq (offline catch-up)."""
+    rows, next_cursor = page(conv, before, after, limit, cursor)
+    return {"items": message_views(rows), "next_cursor": next_cursor}

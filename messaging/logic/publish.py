@@ -1,0 +1,77 @@
+"""Delivering messaging events to the members' sockets, on any web process.
+
+Every event goes to the ``user:<id>`` rooms of the members computed when it is sent, so a socket
+whose user left the roster hears nothing more, on any web process, without rooms to keep in step.
+
+``message:new`` must reach every socket in seq order even with concurrent senders on several
+web processes. The sender emits after the commit but while a per-conversation lock is still
+held (``sending.conversation_lock``), so senders publish to the Redis Socket.IO channel in seq
+order and Redis keeps that order. A server's own emit would deliver to its local sockets at once
+and to the others through Redis, and a local delivery could overtake a message of another
+process still in the channel: so these events go out through a write-only publisher
+(``emit_in_order``) and every web process, the sender's included, delivers them from the
+channel, in the channel's order.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+import socketio as socketio_lib
+from flask import current_app, has_app_context
+
+from service import realtime
+
+from ..schemas import MessageOut
+
+
+def message_payload(view: dict) -> dict:
+    """The JSON of a message, as sent on sockets."""
+    return MessageOut().dump(view)
+
+
+def _rooms(user_ids: Iterable[int]) -> list[str]:
+    return [realtime.user_room(u) for u in dict.fromkeys(int(u) for u in user_ids)]
+
+
+def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, skip_sid: str | None = None) -> None:
+    """Send ``event`` to every socket of these users (their ``user:<id>`` rooms).
+
+    ``ordered``: through the write-only publisher (``emit_in_order``), for events that must keep
+    the conversation's seq order across processes. Nobody to tell: nothing is sent (an empty room
+    list would mean "everyone" to python-socketio).
+    """
+    rooms = _rooms(user_ids)
+    if not rooms:
+        return
+    if ordered:
+        emit_in_order(rooms, event, data)
+    elif skip_sid is not None and realtime.socketio.server is not None:
+        realtime.socketio.emit(event, data, to=rooms, skip_sid=skip_sid)
+    else:
+        realtime.emit_to(rooms, event, data)
+
+
+def emit_in_order(rooms: str | list[str], event: str, data) -> None:
+    """Emit so that every web process delivers in one global order (the Redis channel's).
+
+    Without Redis (one process) this is the plain emit: ordered by the caller's lock.
+    """
+    config = current_app.config["LIENLAC"] if has_app_context() else None
+    if config is None or not config.redis_url:
+        realtime.emit_to(rooms, event, data)
+        return
+    key = (config.redis_url, config.socketio_channel)
+    publisher = _publishers.get(key)
+    if publisher is None:
+        with _publishers_guard:
+            publisher = _publishers.get(key)
+            if publisher is None:
+                publisher = socketio_lib.RedisManager(config.redis_url, channel=config.socketio_channel,
+                                                      write_only=True)
+                _publishers[key] = publisher
+    publisher.emit(event, data, namespace="/", room=rooms)
+
+
+_publishers: dict[tuple, "socketio_lib.RedisManager"] = {}
+_publishers_guard = threading.Lock()
