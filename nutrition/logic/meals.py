@@ -16,7 +16,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from service import roster
-from service.db import utcnow, write_transaction
+from service.db import db, is_postgres, utcnow, write_transaction
 from service.errors import ValidationError
 from service.models import Student, User
 
@@ -71,13 +71,8 @@ def log_meals(user: User | int, class_id, date: dt.date, meal: str, entries: lis
                       update={MealLog.dish_ids: dishes_json, MealLog.logged_by: uid, MealLog.updated_at: now})
          .execute())
         log_id = MealLog.get((MealLog.school_class == klass.id) & (MealLog.date == date) & (MealLog.meal == meal)).id
-        rows = [{"student": e["student_id"], "date": date, "meal": meal, "meal_log": log_id,
-                 "portion": e["portion"], "note": e.get("note") or "", "updated_at": now} for e in entries]
-        for start in range(0, len(rows), 500):
-            (MealEntry.insert_many(rows[start:start + 500])
-             .on_conflict(conflict_target=[MealEntry.student, MealEntry.date, MealEntry.meal],
-                          preserve=[MealEntry.meal_log, MealEntry.portion, MealEntry.note, MealEntry.updated_at])
-             .execute())
+        _upsert_entries([(e["student_id"], date, meal, log_id, e["portion"], e.get("note") or "", now)
+                         for e in entries])
     dishes = dishes_by_id(served)
     allergies = alerts.allergies_by_student(seen)
     flags, matches = [], []
@@ -93,6 +88,28 @@ def log_meals(user: User | int, class_id, date: dt.date, meal: str, entries: lis
                 matches.append((entry["student_id"], dish, date, common, meal))
     alerts.send(school_id, matches, "meal_log")
     return {"logged": len(entries), "flags": flags}
+
+
+_ENTRY_COLUMNS = ("student_id", "date", "meal", "meal_log_id", "portion", "note", "updated_at")
+_ENTRY_UPSERT = (" ON CONFLICT (student_id, date, meal) DO UPDATE SET meal_log_id = EXCLUDED.meal_log_id, "
+                 "portion = EXCLUDED.portion, note = EXCLUDED.note, updated_at = EXCLUDED.updated_at")
+
+
+def _upsert_entries(rows: list[tuple]) -> None:
+    """``INSERT … ON CONFLICT (student, date, meal) DO UPDATE`` of a class's entries in one statement.
+
+    Semantically ``MealEntry.insert_many(...).on_conflict(...)``, which spends ~1 ms a row building
+    SQL: PostgreSQL gets one array parameter per column (``unnest``), SQLite an ``executemany``."""
+    table = MealEntry._meta.table_name
+    names = ", ".join(_ENTRY_COLUMNS)
+    if is_postgres():
+        columns = list(zip(*rows))
+        db.execute_sql(f"INSERT INTO {table} ({names}) SELECT * FROM unnest(%s::bigint[], %s::date[], %s::text[], "
+                       f"%s::bigint[], %s::text[], %s::text[], %s::timestamp[])" + _ENTRY_UPSERT,
+                       [list(c) for c in columns])
+    else:
+        db.cursor().executemany(f"INSERT INTO {table} ({names}) VALUES (?, ?, ?, ?, ?, ?, ?)" + _ENTRY_UPSERT,
+                                [(s, d.isoformat(), m, log, p, n, t.isoformat(sep=" ")) for s, d, m, log, p, n, t in rows])
 
 
 # --- reading ------------------------------------------------------------------------------------
