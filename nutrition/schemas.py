@@ -1,7 +1,6 @@
 """Nutrition JSON in and out. Nutrient amounts are JSON numbers with at most 2 decimals."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema

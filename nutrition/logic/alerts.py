@@ -9,11 +9,10 @@ Call these outside a transaction: the ledger commits, then ``notify`` runs.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from typing import Iterable
 
-from notifications import logic as notifications
+import notifications
 from service import roster
 from service.db import db, write_transaction
 from service.models import Student

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from notifications import logic as notifications
+import notifications
 from service import roster
 from service.db import is_postgres, utcnow, write_transaction
 from service.errors import ValidationError
