@@ -65,12 +65,14 @@ def log_meals(user: User | int, class_id, date: dt.date, meal: str, entries: lis
     uid = int(getattr(user, "id", user))
     dishes_json = json.dumps(served)
     with write_transaction():
-        (MealLog.insert(school=school_id, school_class=klass.id, date=date, meal=meal, dish_ids=dishes_json,
-                        logged_by=uid, updated_at=now)
-         .on_conflict(conflict_target=[MealLog.school_class, MealLog.date, MealLog.meal],
-                      update={MealLog.dish_ids: dishes_json, MealLog.logged_by: uid, MealLog.updated_at: now})
-         .execute())
-        log_id = MealLog.get((MealLog.school_class == klass.id) & (MealLog.date == date) & (MealLog.meal == meal)).id
+        log_id = (MealLog.insert(school=school_id, school_class=klass.id, date=date, meal=meal, dish_ids=dishes_json,
+                                 logged_by=uid, updated_at=now)
+                  .on_conflict(conflict_target=[MealLog.school_class, MealLog.date, MealLog.meal],
+                               update={MealLog.dish_ids: dishes_json, MealLog.logged_by: uid, MealLog.updated_at: now})
+                  .execute())
+        if not is_postgres():  # PostgreSQL's RETURNING gives the row's id on update too; SQLite's lastrowid does not
+            log_id = MealLog.get((MealLog.school_class == klass.id) & (MealLog.date == date)
+                                 & (MealLog.meal == meal)).id
         _upsert_entries([(e["student_id"], date, meal, log_id, e["portion"], e.get("note") or "", now)
                          for e in entries])
     dishes = dishes_by_id(served)
