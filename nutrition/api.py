@@ -76,7 +76,8 @@ def get_dish(school_id, dish_id):
 @blp.alt_response(422, schema=ErrorEnvelope, description="bad values (as for POST)")
 @login_required
 def update_dish(body, school_id, dish_id):
-    """Change some of a dish's fields. Logged meals are totalled with the dish as it is now."""
+    """Change some of a dish's fields. Logged meals are totalled with the dish as it is now; an allergen
+    added to a dish on a published menu (from today on) alerts the allergic children's families."""
     return logic.update_dish(g.user, school_id, dish_id, body)
 
 

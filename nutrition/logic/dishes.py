@@ -1,6 +1,9 @@
 """A school's dish catalogue: nutrients per serving and allergens."""
 from __future__ import annotations
 
+import datetime as dt
+
+from service import roster
 from service.db import utcnow, write_transaction
 from service.errors import NotFound
 from service.models import User
@@ -9,6 +12,7 @@ from service.pagination import paginate_by_id
 from .. import policy
 from ..constants import NUTRIENTS
 from ..models import Dish
+from . import alerts
 from .common import ordered_allergens
 
 
@@ -59,8 +63,11 @@ def get_dish(user: User | int, school_id, dish_id) -> dict:
     return dish_view(_dish_of(school_id, dish_id))
 
 
-def update_dish(user: User | int, school_id, dish_id, changes: dict) -> dict:
-    """Change some fields. Past meal logs are computed from the dish as it is now (no history kept)."""
+def update_dish(user: User | int, school_id, dish_id, changes: dict, today: dt.date | None = None) -> dict:
+    """Change some fields. Past meal logs are computed from the dish as it is now (no history kept).
+
+    An allergen added to a dish already on a published menu (from today on) alerts the allergic
+    children's guardians and the cafeteria, as publishing would."""
     school_id = policy.catalogue_writer(user, school_id)
     with write_transaction():
         dish = _dish_of(school_id, dish_id)
@@ -68,7 +75,10 @@ def update_dish(user: User | int, school_id, dish_id, changes: dict) -> dict:
         if values:
             values["updated_at"] = utcnow()
             Dish.update(**values).where(Dish.id == dish.id).execute()
-    return dish_view(Dish.get_by_id(dish.id))
+    updated = Dish.get_by_id(dish.id)
+    if set(updated.allergen_list) - set(dish.allergen_list):
+        alerts.check_published(school_id, today or roster.school_today(school_id))
+    return dish_view(updated)
 
 
 def delete_dish(user: User | int, school_id, dish_id) -> None:

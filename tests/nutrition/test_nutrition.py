@@ -201,6 +201,13 @@ def test_allergy_added_after_publishing_alerts_once(client, make, world):
     served = [a for a in api.notices(w["binh_parent"], "allergy") if a["data"]["dish_id"] == str(ids["trung"])]
     assert len(served) == 1 and served[0]["data"]["meal"] == "breakfast"
     assert len([a for a in api.notices(w["cafeteria"], "allergy") if a["data"]["dish_id"] == str(ids["trung"])]) == 1
+    # an allergen added to a dish already on the published menu alerts too (once)
+    for _ in range(2):
+        r = api.call("PATCH", w["cafeteria"], f"/schools/{w['school'].id}/dishes/{ids['com_ga']}", {"allergens": ["egg"]})
+        assert r.status_code == 200
+    com_ga = [a for a in api.notices(w["binh_parent"], "allergy") if a["data"]["dish_id"] == str(ids["com_ga"])]
+    assert sorted(a["data"]["date"] for a in com_ga) == [str(monday + dt.timedelta(days=i)) for i in range(5)]
+    assert {a["data"]["allergen"] for a in com_ga} == {"egg"}
 
 
 def test_posting_again_corrects(client, make, world):
