@@ -109,11 +109,13 @@ def bare_server(port: int, database_url: str, async_mode: str) -> None:
 def seed(database_url: str, redis_url: str, secret: str, children: int, class_size: int, day: dt.date) -> dict:
     """One school, its classes of ``class_size``, one guardian a child, cafeteria staff, a published lunch."""
     from nutrition import logic
-    from service import accounts, roster
+    from service.accounts import logic as accounts
+    from service.roster import logic as roster
     from service.app import create_app
     from service.config import Config
     from service.db import connection, db, migrate, write_transaction
-    from service.models import Student, StudentGuardian, User
+    from service.accounts.models import User
+    from service.roster.models import Student, StudentGuardian
 
     app = create_app(Config(database_url=database_url, redis_url=redis_url, secret_key=secret,
                             log_level="WARNING"), web=False)

@@ -9,7 +9,7 @@ import datetime as dt
 from flask import g
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.errors import ValidationError
 from service.schemas import ErrorEnvelope, ListArgs
 

@@ -11,7 +11,8 @@ import json
 import peewee as pw
 
 from service.db import BaseModel, utcnow
-from service.models import School, SchoolClass, Student, User
+from service.accounts.models import User
+from service.roster.models import School, SchoolClass, Student
 
 _MONEY = dict(max_digits=10, decimal_places=2, auto_round=False)
 

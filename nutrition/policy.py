@@ -13,7 +13,8 @@ not → 403. Every check reads the roster live.
 from __future__ import annotations
 
 from service import permissions
-from service.models import SchoolClass, Student, User
+from service.accounts.models import User
+from service.roster.models import SchoolClass, Student
 
 WRITERS = ("admin", "cafeteria")
 SCHOOL_READERS = ("admin", "cafeteria", "teacher", "guardian")

@@ -28,9 +28,10 @@ from typing import Iterable
 import peewee as pw
 from peewee import Case, fn
 
-from . import roster
+from .roster import logic as roster
 from .errors import Forbidden, NotFound
-from .models import STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, User
+from .accounts.models import User
+from .roster.models import STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian
 
 _ROLE_BITS = {"admin": 1, "teacher": 2, "cafeteria": 4}
 _MAX_ID = 2**63

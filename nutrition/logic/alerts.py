@@ -13,9 +13,9 @@ from collections import defaultdict
 from typing import Iterable
 
 import notifications
-from service import roster
+from service.roster import logic as roster
 from service.db import db, write_transaction
-from service.models import Student
+from service.roster.models import Student
 
 from ..models import AllergyAlert, MenuDay, StudentAllergy
 from .common import ALLERGEN_VI, MEAL_VI, date_text, dishes_by_id, ordered_allergens

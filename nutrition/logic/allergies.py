@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service import roster
+from service.roster import logic as roster
 from service.db import write_transaction
-from service.models import User
+from service.accounts.models import User
 
 from .. import policy
 from ..models import StudentAllergy

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service import roster
+from service.roster import logic as roster
 from service.db import utcnow, write_transaction
 from service.errors import NotFound
-from service.models import User
+from service.accounts.models import User
 from service.pagination import paginate_by_id
 
 from .. import policy

@@ -15,10 +15,11 @@ import json
 from collections import defaultdict
 from decimal import Decimal
 
-from service import roster
+from service.roster import logic as roster
 from service.db import db, is_postgres, utcnow, write_transaction
 from service.errors import ValidationError
-from service.models import Student, User
+from service.accounts.models import User
+from service.roster.models import Student
 
 from .. import policy
 from ..constants import INTAKE_NUTRIENTS, MEALS, PORTIONS

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 
 import notifications
-from service import roster
+from service.roster import logic as roster
 from service.db import is_postgres, utcnow, write_transaction
 from service.errors import ValidationError
-from service.models import User
+from service.accounts.models import User
 
 from .. import policy
 from ..constants import MEALS

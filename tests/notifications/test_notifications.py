@@ -306,7 +306,7 @@ def test_without_firebase_the_inbox_still_works_and_start_says_so(app, client, m
 
 
 def test_notify_large_list_is_planned_in_chunks(push_app, pmake, fcm, monkeypatch):
-    from service import roster
+    from service.roster import logic as roster
 
     monkeypatch.setattr(logic, "CHUNK", 3)
     users = [roster.ensure_user(f"+8497{i:07d}", f"Phụ huynh {i}") for i in range(7)]
@@ -341,7 +341,7 @@ def test_push_respects_the_configured_rate(database_url, make_config, fcm):
                                  fcm_rate_per_second=10.0))
     with app.app_context():
         dbmod.db.connect(reuse_if_open=True)
-        from service import roster
+        from service.roster import logic as roster
 
         users = [roster.ensure_user(f"+8496{i:07d}", f"P {i}") for i in range(15)]
         for i, user in enumerate(users):
@@ -374,7 +374,7 @@ def test_service_account_file_goes_through_the_token_endpoint(database_url, make
     assert "lienlac-test" in app.extensions["lienlac.push"].description
     with app.app_context():
         dbmod.db.connect(reuse_if_open=True)
-        from service import roster
+        from service.roster import logic as roster
 
         user = roster.ensure_user("+84961234567", "P")
         logic.register_device(user.id, "token-cert-1", "ios")

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from service import roster
+from service.roster import logic as roster
 
 
 @pytest.fixture

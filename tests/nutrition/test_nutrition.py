@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service import roster
+from service.roster import logic as roster
 
 API = "/api/v1"
 
