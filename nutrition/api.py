@@ -14,7 +14,7 @@ from service.errors import ValidationError
 from service.schemas import ErrorEnvelope, ListArgs
 
 from . import logic
-from .schemas import (AllergiesIn, AllergiesOut, DateRangeArgs, DishIn, DishOut, DishPage, DishPatch, MealLogIn,
+from .schemas import (AllergiesIn, AllergiesOut, DateRangeArgs, DateRangeQuery, DishIn, DishOut, DishPage, DishPatch, MealLogIn,
                       MealLogOut, MenuDayOut, MenuIn, MenuRangeOut, PublishOut, StudentMealsOut)
 
 blp = Blueprint("nutrition", __name__, url_prefix="",
@@ -121,15 +121,16 @@ def publish_menus(body, school_id):
 
 
 @blp.route("/schools/<int:school_id>/menus", methods=["GET"])
-@blp.arguments(DateRangeArgs, location="query")
+@blp.arguments(DateRangeQuery, location="query")
 @blp.response(200, MenuRangeOut)
 @blp.alt_response(404, schema=ErrorEnvelope, description=SCHOOL_404)
 @blp.alt_response(422, schema=ErrorEnvelope, description="to before from, or more than 62 days")
 @login_required
 def list_menus(args, school_id):
     """Menus of ``from``..``to``: published days for guardians of the school's students; its staff also
-    see drafts and unpublished changes (``status``, ``draft``)."""
-    return logic.list_menus(g.user, school_id, args["from"], args["to"])
+    see drafts and unpublished changes (``status``, ``draft``). Without ``from``/``to``: this week
+    (Monday to Sunday, in the school's time zone)."""
+    return logic.list_menus(g.user, school_id, args.get("from"), args.get("to"))
 
 
 # --- allergies ----------------------------------------------------------------------------------
@@ -172,12 +173,12 @@ def log_meals(body, class_id):
 
 # --- a child's meals ----------------------------------------------------------------------------
 @blp.route("/students/<int:student_id>/meals", methods=["GET"])
-@blp.arguments(DateRangeArgs, location="query")
+@blp.arguments(DateRangeQuery, location="query")
 @blp.response(200, StudentMealsOut)
 @blp.alt_response(404, schema=ErrorEnvelope, description="no such student for the caller")
 @blp.alt_response(422, schema=ErrorEnvelope, description="to before from, or more than 62 days")
 @login_required
 def student_meals(args, student_id):
     """What the child was served and ate, per day, with intake beside the recommended amounts for the
-    child's age group, and ISO-week totals (``weeks``)."""
-    return logic.student_meals(g.user, student_id, args["from"], args["to"])
+    child's age group, and ISO-week totals (``weeks``). Without ``from``/``to``: this week."""
+    return logic.student_meals(g.user, student_id, args.get("from"), args.get("to"))

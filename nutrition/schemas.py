@@ -134,6 +134,14 @@ class DateRangeArgs(Schema):
     to = fields.Date(required=True, metadata={"description": f"inclusive; at most {MAX_RANGE_DAYS} days after from"})
 
 
+class DateRangeQuery(Schema):
+    """``from``/``to`` of a read; either or both may be left out (see ``logic.common.date_range``)."""
+    from_ = fields.Date(data_key="from", attribute="from", metadata={
+        "description": "first day; left out: the Monday of `to`'s week, or of this week"})
+    to = fields.Date(metadata={"description": f"inclusive, at most {MAX_RANGE_DAYS} days after from; left out: "
+                                              "the Sunday of `from`'s week"})
+
+
 class PublishOut(Schema):
     from_ = fields.Date(required=True, data_key="from", attribute="from")
     to = fields.Date(required=True)

@@ -31,6 +31,17 @@ def check_range(start: dt.date, end: dt.date) -> None:
                               fields={"to": [f"At most {MAX_RANGE_DAYS} days after `from`."]})
 
 
+def date_range(start: dt.date | None, end: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """A read's range with its ends filled in: neither given → ``today``'s week (Monday to Sunday);
+    only ``start`` → to the Sunday of its week; only ``end`` → from the Monday of its week. Then checked."""
+    if start is None:
+        start = (end or today) - dt.timedelta(days=(end or today).weekday())
+    if end is None:
+        end = start + dt.timedelta(days=6 - start.weekday())
+    check_range(start, end)
+    return start, end
+
+
 def ordered_allergens(values: Iterable[str]) -> list[str]:
     wanted = set(values)
     return [a for a in ALLERGENS if a in wanted]

@@ -25,7 +25,7 @@ from .. import policy
 from ..constants import INTAKE_NUTRIENTS, MEALS, PORTIONS
 from ..models import MealEntry, MealLog, MenuDay
 from . import alerts
-from .common import dish_brief, dishes_by_id, check_range, ordered_allergens, q2
+from .common import date_range, dish_brief, dishes_by_id, ordered_allergens, q2
 from .dishes import school_dishes
 from .recommended import recommended
 
@@ -195,13 +195,14 @@ def _weeks(days: list[dict], start: dt.date, end: dt.date) -> list[dict]:
     return result
 
 
-def student_meals(user: User | int, student_id, start: dt.date, end: dt.date) -> dict:
+def student_meals(user: User | int, student_id, start: dt.date | None = None, end: dt.date | None = None,
+                  today: dt.date | None = None) -> dict:
     """``{days: [{date, meals, logged, intake, recommended}], weeks: [...]}`` for the caller's view of a child.
 
     Days listed: those with a published menu or a logged meal. A meal on the menu but not logged
     has ``portion: null``."""
     student = policy.student_reader(user, student_id)
-    check_range(start, end)
+    start, end = date_range(start, end, today or roster.school_today(student.school_id))
     days = _days(student, start, end)
     return {"student_id": student.id, "days": days, "weeks": _weeks(days, start, end)}
 

@@ -20,7 +20,7 @@ from .. import policy
 from ..constants import MEALS
 from ..models import MenuDay
 from . import alerts
-from .common import check_range, date_text, dish_brief, dishes_by_id, dump_meals
+from .common import check_range, date_range, date_text, dish_brief, dishes_by_id, dump_meals
 from .dishes import school_dishes
 
 
@@ -125,10 +125,12 @@ def _tell_guardians(school_id: int, dates: list[dt.date], updated: bool) -> None
                          collapse_key=f"menu-{school_id}")
 
 
-def list_menus(user: User | int, school_id, start: dt.date, end: dt.date) -> dict:
-    """``{days: [...]}``: published days for guardians; staff also see drafts (``status``, ``draft``)."""
+def list_menus(user: User | int, school_id, start: dt.date | None = None, end: dt.date | None = None,
+               today: dt.date | None = None) -> dict:
+    """``{days: [...]}``: published days for guardians; staff also see drafts (``status``, ``draft``).
+    A missing end of the range is filled in by ``date_range`` (this week by default)."""
     school_id, staff = policy.school_reader(user, school_id)
-    check_range(start, end)
+    start, end = date_range(start, end, today or roster.school_today(school_id))
     query = MenuDay.select().where((MenuDay.school == school_id) & (MenuDay.date >= start) & (MenuDay.date <= end))
     if not staff:
         query = query.where(MenuDay.published.is_null(False))
