@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark, each printing its figures beside a bare baseline measured in the same run.
-#   benchmarks/run.sh           full sizes (1,000 sockets; 100,000 guardians / 130,000 devices: ~10 min)
+#   benchmarks/run.sh           full sizes (1,000 sockets; 100,000 guardians / 130,000 devices; 1,500 children: ~10 min)
 #   benchmarks/run.sh --quick   small sizes, a minute or two, to check the benchmarks still run
 # Needs the local PostgreSQL and Redis, like ./test.sh (run that first: it installs .venv).
 set -euo pipefail
@@ -9,7 +9,9 @@ PY=.venv/bin/python
 if [ "${1:-}" = "--quick" ]; then
   "$PY" benchmarks/realtime.py --sockets 100 --senders 4 --messages 10 --rounds 1
   "$PY" benchmarks/fanout.py --guardians 2000
+  "$PY" benchmarks/nutrition.py --children 300 --rounds 1
 else
   "$PY" benchmarks/realtime.py
   "$PY" benchmarks/fanout.py
+  "$PY" benchmarks/nutrition.py
 fi
