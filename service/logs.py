@@ -55,8 +55,11 @@ def init_request_logging(app: Flask) -> None:
             return response
         response.headers["X-Request-Id"] = g.request_id
         user = g.get("user")
+        rule = request.url_rule
+        # a token in the path (a calendar feed, a device) is a secret: log the route instead
+        path = rule.rule if rule is not None and any("token" in arg for arg in rule.arguments) else request.path
         log.info("request", extra={
-            "request_id": g.request_id, "method": request.method, "path": request.path,
+            "request_id": g.request_id, "method": request.method, "path": path,
             "status": response.status_code, "ms": round((time.monotonic() - started) * 1000, 1),
             "user_id": getattr(user, "id", None)})
         return response
