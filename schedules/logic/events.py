@@ -26,7 +26,7 @@ MAX_RANGE_DAYS = 366
 
 
 def _invalid(field: str, message: str) -> ValidationError:
-    return ValidationError("The request has invalid fields.", fields={field: [message]})
+    return ValidationError("The request has invalid fields.", fields=common.nest({field: [message]}))
 
 
 def audience_of(event: SchoolEvent) -> dict:

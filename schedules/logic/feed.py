@@ -175,7 +175,7 @@ def build_feed(token: str) -> bytes:
     class_ids = {c.school_class_id for c in children if c.school_class_id} | {p.school_class_id for p in own_periods}
     classes = roster.classes_info(class_ids)
     timezones = roster.schools_timezones({c["school_id"] for c in classes.values()})
-    taught_schools = roster.staff_school_ids(user.id, ("teacher", "admin")) if own_periods else set()
+    taught_schools = roster.staff_school_ids(user.id, ("teacher", "admin"))
     guardian_classes = {c.school_class_id for c in children if c.school_class_id}
     teacher_periods = [p for p in own_periods if classes[p.school_class_id]["school_id"] in taught_schools]
     guardian_periods = list(TimetablePeriod.select().where(TimetablePeriod.school_class.in_(list(guardian_classes)))
