@@ -218,3 +218,27 @@ class EventSignupOut(Schema):
 class CalendarFeedOut(Schema):
     url = fields.String(required=True, metadata={"description": "absolute https URL of the .ics feed; "
                                                                 "shown once (only its hash is kept)"})
+
+
+# --- the week, serialised by hand ------------------------------------------------------------------
+def _id(value):
+    return None if value is None else str(value)
+
+
+def _slot(slot):
+    return None if slot is None else {"date": slot["date"].isoformat(), "period": slot["period"],
+                                      "start": slot["start"], "end": slot["end"]}
+
+
+def dump_week(view: dict) -> dict:
+    """``TimetableWeekOut().dump(view)``, written out: the week is the page families open most and
+    marshmallow spends more on its ~50 nested periods than the database does. A test holds the two equal."""
+    return {"week": view["week"], "student_id": _id(view["student_id"]), "class_id": _id(view["class_id"]),
+            "timezone": view["timezone"],
+            "days": [{"date": day["date"].isoformat(), "periods": [
+                {"period": p["period"], "start": p["start"], "end": p["end"], "subject": p["subject"],
+                 "teacher": None if p["teacher"] is None else {"id": str(p["teacher"]["id"]),
+                                                               "name": p["teacher"]["name"]},
+                 "room": p["room"], "status": p["status"], "note": p["note"], "change_id": _id(p["change_id"]),
+                 "moved_to": _slot(p["moved_to"]), "moved_from": _slot(p["moved_from"])}
+                for p in day["periods"]]} for day in view["days"]]}

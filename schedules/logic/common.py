@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
+import time
 import zlib
 from zoneinfo import ZoneInfo
 
+from service import roster
 from service.db import db, is_postgres, utcnow
 from service.errors import ValidationError
 
@@ -75,3 +78,20 @@ def nest(flat: dict[str, list[str]]) -> dict:
             node = node.setdefault(part, {})
         node.setdefault(leaf, []).extend(messages)
     return out
+
+
+TIMEZONE_TTL = 60.0
+_tz_cache: dict[int, tuple[str, float]] = {}
+_tz_lock = threading.Lock()
+
+
+def school_timezone(school_id: int) -> str:
+    """The school's timezone, cached per process for ``TIMEZONE_TTL`` seconds (it almost never changes;
+    a change shows within a minute). Authorisation never reads this cache."""
+    hit = _tz_cache.get(school_id)
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
+    tz = roster.school_timezone(school_id)
+    with _tz_lock:
+        _tz_cache[school_id] = (tz, time.monotonic() + TIMEZONE_TTL)
+    return tz

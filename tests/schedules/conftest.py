@@ -85,3 +85,10 @@ def field_errors(response, path: str):
             return None
         node = node[part]
     return node
+
+
+@pytest.fixture(autouse=True)
+def _fresh_timezone_cache():
+    common._tz_cache.clear()  # school ids repeat from test to test (and backend to backend)
+    yield
+    common._tz_cache.clear()
