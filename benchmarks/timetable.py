@@ -17,9 +17,10 @@ Both set-ups run in the same invocation, on the same machine, with the same load
 
 The load is open loop: request i is due at ``start + i / rate`` whatever happened to the others,
 and its latency is measured from when it was due (so a server that falls behind shows its queue,
-not a flattering closed-loop figure). asyncio + aiohttp, keep-alive connections, no cap on
-concurrency. The first ``--warmup`` seconds are not counted. Printed per set-up: requests sent,
-errors, achieved rate, p50 / p90 / p99 / max latency in ms.
+not a flattering closed-loop figure). asyncio + aiohttp over at most ``--connections`` (100)
+keep-alive connections: a request due while all are busy waits for one, and that wait counts. The
+first ``--warmup`` seconds are not counted. A request not answered in 60 s is an error. Printed per
+set-up: requests sent, errors, achieved rate, p50 / p90 / p99 / max latency in ms.
 
 Needs PostgreSQL (LIENLAC_TEST_PG admin URL, default postgresql://postgres@127.0.0.1:5432/test); a
 database is created and dropped.
@@ -114,12 +115,12 @@ def seed(families: int) -> dict:
     return {"pairs": pairs}
 
 
-async def _load(base: str, pairs: list, rate: float, seconds: float, warmup: float) -> dict:
+async def _load(base: str, pairs: list, rate: float, seconds: float, warmup: float, connections: int) -> dict:
     import aiohttp
 
     total = int(rate * (seconds + warmup))
     results: list[tuple[float, float, int]] = []  # (due, done, status)
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    connector = aiohttp.TCPConnector(limit=connections)  # beyond it requests wait (still timed from when due)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async def one(i: int, due: float):
@@ -168,6 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds sent first and not counted")
     parser.add_argument("--families", type=int, default=40, help="guardians (each with a child in the class)")
+    parser.add_argument("--connections", type=int, default=100,
+                        help="keep-alive connections at most (a request due while all are busy waits, and that wait counts)")
     parser.add_argument("--async-mode", default="threading", choices=["threading", "gevent"])
     args = parser.parse_args(argv)
 
@@ -223,7 +226,7 @@ def main(argv=None) -> int:
               f"one web process, {args.async_mode}; load average {os.getloadavg()[0]:.1f}", flush=True)
         figures = {}
         for label, url in (("lienlac", base), ("bare", bare_base)):
-            figures[label] = asyncio.run(_load(url, seeded["pairs"], args.rate, args.seconds, args.warmup))
+            figures[label] = asyncio.run(_load(url, seeded["pairs"], args.rate, args.seconds, args.warmup, args.connections))
             _print(label, figures[label])
         lien, bare_r = figures["lienlac"], figures["bare"]
         print(f"  ratio    p50 {lien['p50'] / bare_r['p50']:.1f}×  p99 {lien['p99'] / bare_r['p99']:.1f}×  "

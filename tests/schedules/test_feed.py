@@ -132,3 +132,25 @@ def test_revoked_and_replaced_tokens_are_404_and_the_roster_is_followed_live(cli
     assert len([e for e in _calendar(client, third).walk("VEVENT") if "RRULE" in e]) == 4
     roster.unlink_guardian(w.alice.id, w.mother.id)
     assert _calendar(client, third).walk("VEVENT") == []
+
+
+def test_the_request_log_does_not_hold_the_feed_token(client, make, world):
+    import logging
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("lienlac.request")
+    logger.addHandler(handler)
+    try:
+        path = _feed_path(client, make, world.mother)
+        assert client.get(path).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+    token = path.rsplit("/", 1)[1][:-len(".ics")]
+    logged = [r.path for r in records if getattr(r, "path", "").startswith("/api/v1/calendar/")]
+    assert logged == ["/api/v1/calendar/<string:feed_token>.ics"] and token not in str([vars(r) for r in records])
