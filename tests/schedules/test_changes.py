@@ -166,7 +166,8 @@ class _Counter(logging.Handler):
         self.count = 0
 
     def emit(self, record):
-        self.count += 1
+        if record.name == "peewee":  # the SQL; not peewee.pool's connection notes
+            self.count += 1
 
 
 def _queries(fn):
