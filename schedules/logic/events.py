@@ -45,6 +45,9 @@ def create_event(user, school_id: int, body: dict) -> dict:
     """Add an event (the school's admins); its audience's guardians are told after the commit."""
     school_id = policy.school_for_events(user, school_id)
     starts_at, ends_at = body["starts_at"], body["ends_at"]
+    for name, when in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if not 1900 <= when.year <= 3000:
+            raise _invalid(name, "A time between the years 1900 and 3000.")
     if ends_at <= starts_at:
         raise _invalid("ends_at", "The event ends after it starts.")
     audience = body.get("audience") or {}
@@ -129,6 +132,9 @@ def student_calendar(user, student_id: int, day_from: dt.date | None, day_to: dt
     today and the next 30 days in the school's timezone; at most a year)."""
     student = policy.student_for_view(user, student_id)
     tz = roster.school_timezone(student.school_id)
+    for name, day in (("from", day_from), ("to", day_to)):
+        if day is not None and not 1900 <= day.year <= 3000:
+            raise _invalid(name, "A date between the years 1900 and 3000.")
     day_from = day_from or common.today_in(tz)
     day_to = day_to or day_from + dt.timedelta(days=30)
     if day_to < day_from:

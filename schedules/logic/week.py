@@ -30,7 +30,7 @@ def parse_week(value: str) -> dt.date:
     """``"2026-W48"`` → the Monday of that ISO week (422 for anything else)."""
     match = WEEK_RE.match(value or "")
     try:
-        if not match:
+        if not match or not 1900 <= int(match.group(1)) <= 3000:
             raise ValueError
         return dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
     except ValueError:
