@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import json
+
 from service import permissions
 from service.errors import NotFound
 
@@ -41,10 +43,21 @@ def school_for_events(user, school_id) -> int:
     return permissions.school_for(user, school_id, roles=("admin",))
 
 
+def audience_of(event) -> dict:
+    return {"grades": json.loads(event.grades or "[]"), "class_ids": json.loads(event.class_ids or "[]")}
+
+
+def in_audience(event, class_id: int | None, grade: int | None) -> bool:
+    """The whole school (no grades, no classes), or the student's class or grade is named."""
+    audience = audience_of(event)
+    if not audience["grades"] and not audience["class_ids"]:
+        return True
+    return (class_id is not None and class_id in audience["class_ids"]) or (
+        grade is not None and grade in audience["grades"])
+
+
 def event_visible_to_student(event, student, class_grade: int | None) -> None:
     """404 unless the event is of the student's school and the student is in its audience."""
-    from .logic.events import in_audience
-
     if event is None or event.school_id != student.school_id or not in_audience(event, student.school_class_id,
                                                                                  class_grade):
         raise NotFound("No such event.")

@@ -19,6 +19,7 @@ from service.errors import Conflict, NotFound, ValidationError
 
 from .. import policy
 from ..models import EventSignup, SchoolEvent
+from ..policy import audience_of, in_audience
 from . import common
 
 KINDS = ("holiday", "exam", "meeting", "activity", "other")
@@ -27,18 +28,6 @@ MAX_RANGE_DAYS = 366
 
 def _invalid(field: str, message: str) -> ValidationError:
     return ValidationError("The request has invalid fields.", fields=common.nest({field: [message]}))
-
-
-def audience_of(event: SchoolEvent) -> dict:
-    return {"grades": json.loads(event.grades or "[]"), "class_ids": json.loads(event.class_ids or "[]")}
-
-
-def in_audience(event: SchoolEvent, class_id: int | None, grade: int | None) -> bool:
-    audience = audience_of(event)
-    if not audience["grades"] and not audience["class_ids"]:
-        return True
-    return (class_id is not None and class_id in audience["class_ids"]) or (
-        grade is not None and grade in audience["grades"])
 
 
 def create_event(user, school_id: int, body: dict) -> dict:
