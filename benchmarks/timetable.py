@@ -75,7 +75,8 @@ else:
 def seed(families: int) -> dict:
     """One school, a term, class 6A with a full timetable and changes in WEEK, ``families`` guardians."""
     from schedules import logic
-    from service import accounts, roster
+    from service.accounts import logic as accounts
+    from service.roster import logic as roster
 
     school = roster.create_school("Trường THCS Benchmark")
     admin = roster.ensure_user("+84900000001", "Hiệu trưởng")

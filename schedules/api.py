@@ -6,7 +6,7 @@ import json
 from flask import Response, g, url_for
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.schemas import ErrorEnvelope
 
 from . import logic

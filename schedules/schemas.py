@@ -99,8 +99,8 @@ class TimetableChangeOut(Schema):
 
 
 class TimetableChangeRangeArgs(Schema):
-    from_ = fields.Date(required=True, data_key="from")
-    to = fields.Date(required=True)
+    from_ = fields.Date(load_default=None, data_key="from", metadata={"description": "default: 7 days ago"})
+    to = fields.Date(load_default=None, metadata={"description": "default: from + 67 days; at most a year"})
 
 
 class TimetableChangeList(Schema):

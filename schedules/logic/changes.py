@@ -12,8 +12,8 @@ import datetime as dt
 import hashlib
 import json
 
-from notifications.logic import notify
-from service import roster
+from notifications import notify
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import ValidationError
 
@@ -163,9 +163,17 @@ def _tell(klass, change: TimetableChange, previous_substitute: int | None, actor
            collapse_key=f"timetable-{klass.id}-{change.date.isoformat()}-{change.period}")
 
 
-def list_changes(user, class_id: int, start: dt.date, end: dt.date) -> list[dict]:
-    """The class's changes dated ``start``..``end`` (whoever may read the timetable)."""
+def list_changes(user, class_id: int, start: dt.date | None = None, end: dt.date | None = None) -> list[dict]:
+    """The class's changes dated ``start``..``end`` (whoever may read the timetable); default from a week
+    ago (school time) to 67 days after ``start``; at most a year."""
     klass = policy.class_for_timetable_read(user, class_id)
+    for name, day in (("from", start), ("to", end)):
+        if day is not None and not 1900 <= day.year <= 3000:
+            raise _invalid(name, "A date between the years 1900 and 3000.")
+    start = start or common.today_in(common.school_timezone(klass.school_id)) - dt.timedelta(days=7)
+    end = end or start + dt.timedelta(days=67)
+    if end < start or (end - start).days > 366:
+        raise _invalid("to", "On or after from, at most a year after it.")
     rows = (TimetableChange.select().where((TimetableChange.school_class == klass.id)
                                            & TimetableChange.date.between(start, end))
             .order_by(TimetableChange.date, TimetableChange.period))

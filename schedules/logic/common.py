@@ -8,7 +8,7 @@ import time
 import zlib
 from zoneinfo import ZoneInfo
 
-from service import roster
+from service.roster import logic as roster
 from service.db import db, is_postgres, utcnow
 from service.errors import ValidationError
 

@@ -12,8 +12,8 @@ import json
 
 import peewee as pw
 
-from notifications.logic import notify
-from service import roster
+from notifications import notify
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 

@@ -25,7 +25,7 @@ from collections import defaultdict
 
 import icalendar
 
-from service import roster
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import NotFound
 

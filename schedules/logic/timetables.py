@@ -1,9 +1,10 @@
 """Timetables (thời khóa biểu): a class's weekly periods for a term, set whole by an admin."""
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
-from service import roster
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 
@@ -153,14 +154,16 @@ def teacher_ref(teacher_id, names: dict) -> dict | None:
 
 
 def get_timetable(user, class_id: int, term_id: int | None = None) -> dict:
-    """The class's timetable for a term (default: the term running today in the school's timezone)."""
+    """The class's timetable for a term (default: the term running today in the school's timezone, else
+    the next one, else the last one)."""
     klass = policy.class_for_timetable_read(user, class_id)
     if term_id is None:
-        tz = roster.school_timezone(klass.school_id)
-        terms = roster.terms_between(klass.school_id, common.today_in(tz), common.today_in(tz))
-        if not terms:
-            raise NotFound("No term runs today; give term_id.")
-        term = terms[0]
+        today = common.today_in(common.school_timezone(klass.school_id))
+        terms = roster.terms_between(klass.school_id, dt.date(1900, 1, 1), dt.date(3000, 12, 31))
+        term = (next((t for t in terms if t.starts_on <= today <= t.ends_on), None)
+                or next((t for t in terms if t.starts_on > today), None) or (terms[-1] if terms else None))
+        if term is None:
+            raise NotFound("The school has no terms.")
     else:
         term = _term_of_class(klass, term_id)
     return timetable_view(klass, term)

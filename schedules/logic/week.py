@@ -14,9 +14,10 @@ import re
 
 import peewee as pw
 
-from service import roster
+from service.roster import logic as roster
 from service.errors import ValidationError
-from service.models import Term, User
+from service.accounts.models import User
+from service.roster.models import Term
 
 from .. import policy
 from ..models import TimetableChange, TimetablePeriod

@@ -12,7 +12,7 @@ import types
 import pytest
 
 from schedules.logic import common
-from service import roster
+from service.roster import logic as roster
 
 API = "/api/v1"
 TERM_START, TERM_END = dt.date(2026, 9, 7), dt.date(2026, 12, 31)
@@ -58,6 +58,7 @@ def world(app, make, clock):
     stranger = make.guardian(stranger_child, name="Mẹ Chi")
     year = roster.create_school_year(school.id, "2026-2027", dt.date(2026, 9, 1), dt.date(2027, 5, 31))
     term = roster.create_term(year.id, "Học kỳ I", TERM_START, TERM_END)
+    roster.update_class(klass.id, {"school_year_id": year.id})  # the class belongs to the term's year
     periods = [dict(p, teacher_id=str(math.id if p["subject"] == "Toán" else homeroom.id)) for p in TIMETABLE]
     return types.SimpleNamespace(**locals())
 

@@ -11,7 +11,7 @@ import recurring_ical_events
 from notifications.models import Notification
 from schedules import logic
 from schedules.models import TimetableChange
-from service import roster
+from service.roster import logic as roster
 
 from .conftest import API, TERM_END, TERM_START, field_errors
 

@@ -9,7 +9,7 @@ import icalendar
 import pytest
 import recurring_ical_events
 
-from service import roster
+from service.roster import logic as roster
 
 from .conftest import API
 
@@ -153,4 +153,4 @@ def test_the_request_log_does_not_hold_the_feed_token(client, make, world):
         logger.removeHandler(handler)
     token = path.rsplit("/", 1)[1][:-len(".ics")]
     logged = [r.path for r in records if getattr(r, "path", "").startswith("/api/v1/calendar/")]
-    assert logged == ["/api/v1/calendar/<string:feed_token>.ics"] and token not in str([vars(r) for r in records])
+    assert len(logged) == 1 and token not in logged[0] and token not in str([vars(r) for r in records])

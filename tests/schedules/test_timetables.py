@@ -94,7 +94,7 @@ def test_bad_periods_are_422_and_nothing_is_stored(client, make, timetabled, pat
 
 
 def test_a_teacher_of_another_school_or_a_term_of_another_school_is_422(client, make, timetabled):
-    from service import roster
+    from service.roster import logic as roster
     import datetime as dt
 
     w = timetabled
