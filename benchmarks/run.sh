@@ -10,8 +10,10 @@ if [ "${1:-}" = "--quick" ]; then
   "$PY" benchmarks/realtime.py --sockets 100 --senders 4 --messages 10 --rounds 1
   "$PY" benchmarks/fanout.py --guardians 2000
   "$PY" benchmarks/nutrition.py --children 300 --rounds 1
+  "$PY" benchmarks/timetable.py --seconds 5 --rate 50
 else
   "$PY" benchmarks/realtime.py
   "$PY" benchmarks/fanout.py
   "$PY" benchmarks/nutrition.py
+  "$PY" benchmarks/timetable.py
 fi

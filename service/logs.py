@@ -43,7 +43,7 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 #: URL variables that are secrets (e.g. ``DELETE /devices/{token}``, a push token): logged as ``<redacted>``
-SECRET_URL_VARIABLES = frozenset({"token", "device_token", "code"})
+SECRET_URL_VARIABLES = frozenset({"token", "device_token", "code", "feed_token"})
 _RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
 
 

@@ -47,6 +47,14 @@ CONTRACT_PATHS = {
     "/api/v1/announcements": {"post"},
     "/api/v1/announcements/{announcement_id}": {"get"},
     "/api/v1/announcements/{announcement_id}/ack": {"post"},
+    "/api/v1/classes/{class_id}/timetable": {"put"},
+    "/api/v1/classes/{class_id}/timetable/changes": {"post"},
+    "/api/v1/students/{student_id}/timetable": {"get"},
+    "/api/v1/schools/{school_id}/events": {"post"},
+    "/api/v1/students/{student_id}/calendar": {"get"},
+    "/api/v1/events/{event_id}/signups": {"post"},
+    "/api/v1/me/calendar-feed": {"post", "delete"},
+    "/api/v1/calendar/{feed_token}.ics": {"get"},
 }
 
 CONTRACT_EVENTS = {

@@ -680,3 +680,51 @@ def classes_in_school(school_id: int, class_ids: Iterable[int]) -> set[int]:
         return set()
     return {c.id for c in SchoolClass.select(SchoolClass.id).where(
         (SchoolClass.school == school_id) & SchoolClass.id.in_(ids))}
+
+
+# --- terms and staff for timetables (schedules) ------------------------------------------------
+def term_with_school(term_id: int) -> tuple[Term, int] | None:
+    """The term and its school's id (one query), or None."""
+    row = (Term.select(Term, SchoolYear.school.alias("year_school_id")).join(SchoolYear)
+           .where(Term.id == term_id).objects().first())
+    return (row, row.year_school_id) if row else None
+
+
+def terms_between(school_id: int, start: dt.date, end: dt.date) -> list[Term]:
+    """The school's terms overlapping ``start``..``end`` (inclusive), earliest first."""
+    return list(Term.select().join(SchoolYear).where((SchoolYear.school == school_id) & (Term.starts_on <= end)
+                                                     & (Term.ends_on >= start)).order_by(Term.starts_on))
+
+
+def terms_by_id(term_ids: Iterable[int]) -> dict[int, Term]:
+    ids = list({int(t) for t in term_ids})
+    return {t.id: t for t in Term.select().where(Term.id.in_(ids))} if ids else {}
+
+
+def staff_member_ids(school_id: int, user_ids: Iterable[int], roles: Iterable[str] = STAFF_ROLES) -> set[int]:
+    """Of ``user_ids``, those holding one of ``roles`` in the school (one query)."""
+    ids = list({int(u) for u in user_ids})
+    if not ids:
+        return set()
+    return {r.user_id for r in StaffRole.select(StaffRole.user).where(
+        (StaffRole.school == school_id) & StaffRole.user.in_(ids) & StaffRole.role.in_(list(roles)))}
+
+
+def staff_school_ids(user_id: int, roles: Iterable[str] = STAFF_ROLES) -> set[int]:
+    return {r.school_id for r in StaffRole.select(StaffRole.school).where(
+        (StaffRole.user == user_id) & StaffRole.role.in_(list(roles)))}
+
+
+def schools_timezones(school_ids: Iterable[int]) -> dict[int, str]:
+    ids = list({int(s) for s in school_ids})
+    return {s.id: s.timezone for s in School.select(School.id, School.timezone).where(School.id.in_(ids))} if ids else {}
+
+
+def classes_info(class_ids: Iterable[int]) -> dict[int, dict]:
+    """``{class_id: {id, name, grade, school_id}}`` in one query."""
+    ids = list({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    return {c.id: {"id": c.id, "name": c.name, "grade": c.grade, "school_id": c.school_id}
+            for c in SchoolClass.select(SchoolClass.id, SchoolClass.name, SchoolClass.grade, SchoolClass.school)
+            .where(SchoolClass.id.in_(ids))}
