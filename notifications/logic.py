@@ -402,3 +402,22 @@ def plan_notify(key: str, user_ids: list[int], spec: dict, now: dt.datetime | No
     for seq, start in enumerate(range(0, len(ids), CHUNK)):
         jobsmod.enqueue(jobs.deliver, key, ids[start:start + CHUNK], spec, when, "low", seq, queue="low",
                         job_id=f"notify-{key[2:]}-{seq}", retry=JOB_RETRY)
+
+
+# --- reading for other packages ----------------------------------------------------------------
+def announcements_received(user_ids: Iterable[int], since: dt.datetime, until: dt.datetime) -> list[dict]:
+    """Announcements that reached any of these users' inboxes in ``[since, until)`` (naive UTC), once
+    each, oldest first: ``[{id, title, body, urgent, created_at}]`` (the day's page of the contact book)."""
+    ids = sorted({int(u) for u in user_ids})
+    if not ids:
+        return []
+    rows = (Notification.select(Notification.announcement, Notification.title, Notification.body,
+                                Notification.urgent, Notification.created_at)
+            .where(Notification.user.in_(ids) & Notification.announcement.is_null(False) & Notification.in_inbox
+                   & (Notification.created_at >= since) & (Notification.created_at < until))
+            .order_by(Notification.created_at, Notification.id))
+    out: dict[int, dict] = {}
+    for row in rows:
+        out.setdefault(row.announcement_id, {"id": row.announcement_id, "title": row.title, "body": row.body,
+                                             "urgent": row.urgent, "created_at": row.created_at})
+    return list(out.values())

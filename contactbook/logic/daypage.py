@@ -1,0 +1,60 @@
+"""The day's page (``GET /students/{id}/contact-book?date=``): what a family opens every morning.
+
+``{date, attendance, checkins, remarks, meals, timetable, announcements}`` for one student and one
+local date (default today, school time). Other packages are read through their public functions:
+
+- announcements: ``notifications.logic.announcements_received`` — those that reached the caller's
+  inbox that day when the caller is a guardian, those that reached any of the child's guardians
+  when the caller is staff;
+- remarks: ``contactbook.logic.remarks.remarks_for_day(student_id, date)`` (the grades half of the
+  package) when that module is present, else ``[]``;
+- meals and timetable: ``[]`` until the nutrition and schedules packages exist (see the TODOs).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+
+from notifications.logic import announcements_received
+from service import roster
+
+from .. import policy
+from . import attendance, checkins, common
+
+
+def _remarks(student_id: int, day: dt.date) -> list:
+    # Remarks belong to the grades half of contactbook (another branch at the time of writing):
+    # used as soon as contactbook/logic/remarks.py provides remarks_for_day(student_id, date).
+    if importlib.util.find_spec("contactbook.logic.remarks") is None:
+        return []
+    module = importlib.import_module("contactbook.logic.remarks")
+    return list(module.remarks_for_day(student_id, day))
+
+
+def _meals(student_id: int, day: dt.date) -> list:
+    # TODO(merge): return nutrition.logic.meals_for_day(student_id, day) once the nutrition
+    # package provides it (built in parallel; the coordinator wires it at merge).
+    return []
+
+
+def _timetable(student_id: int, day: dt.date) -> list:
+    # TODO(merge): return schedules.logic.timetable_for_day(student_id, day) once the schedules
+    # package provides it (built in parallel; the coordinator wires it at merge).
+    return []
+
+
+def day_page(user, student_id: int, day: dt.date | None = None) -> dict:
+    student, access = policy.student_access(user, student_id)
+    timezone = roster.school_timezone(student.school_id)
+    day = day or common.today(timezone)
+    since, until = common.day_bounds(day, timezone)
+    user_id = getattr(user, "id", user)
+    readers = [user_id] if access.guardian else roster.guardian_ids_of_student(student.id)
+    return {"student_id": student.id, "date": day,
+            "attendance": attendance.day_of(student.id, day),
+            "checkins": checkins.for_day(student.id, day),
+            "remarks": _remarks(student.id, day),
+            "meals": _meals(student.id, day),
+            "timetable": _timetable(student.id, day),
+            "announcements": announcements_received(readers, since, until)}

@@ -1,0 +1,108 @@
+"""Who may do what in the contact book. Views never decide access: ``logic`` asks these.
+
+Built on ``service.permissions`` (one query per check). What the caller may not know exists
+answers 404 (a guardian of another family, a teacher of another class, an admin of another
+school); a caller who sees the thing but whose role may never act on it answers 403 (a subject
+teacher posting attendance, a guardian deciding a leave request). Access follows the roster live.
+
+- attendance of a class, leave decisions: the class's homeroom teacher or the school's admins;
+- a student's attendance, leave requests, day's page: their guardians, the teachers of their
+  class (homeroom or subject) and the school's admins (cafeteria staff: 403);
+- asking for or cancelling leave: a guardian of the student;
+- a class's leave requests: its teachers and the school's admins;
+- gate devices and contact-book settings: the school's admins (settings are read by its staff);
+- ``POST /checkins``: no user at all, a gate device's key (``authenticate_device``).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+
+from flask import g, request
+
+from service import permissions
+from service.db import utcnow
+from service.errors import NotFound, Unauthorized
+
+from .models import GateDevice
+
+WRITE_ATTENDANCE = ("homeroom", "admin")
+READ_STUDENT = ("guardian", "teacher", "admin")
+DEVICE_HEADER = "X-Device-Key"
+
+
+def class_attendance_writer(user, class_id: int):
+    return permissions.class_for(user, class_id, roles=WRITE_ATTENDANCE)
+
+
+def class_reader(user, class_id: int):
+    """A class's day and its leave requests: its teachers and the school's admins."""
+    return permissions.class_for(user, class_id, roles=("teacher", "admin"))
+
+
+def student_reader(user, student_id: int):
+    return permissions.student_for(user, student_id, roles=READ_STUDENT)
+
+
+def student_access(user, student_id: int):
+    """``(student, Access)`` for readers of the student (403 for roles that may not read)."""
+    student, access = permissions.student_access(user, student_id)
+    if not access.has(READ_STUDENT):
+        permissions.student_for(user, student_id, roles=READ_STUDENT)  # raises the 403
+    return student, access
+
+
+def guardian_of(user, student_id: int):
+    return permissions.student_for(user, student_id, roles=("guardian",))
+
+
+def leave_decider(user, student_id: int):
+    return permissions.student_for(user, student_id, roles=WRITE_ATTENDANCE)
+
+
+def school_admin(user, school_id: int) -> int:
+    return permissions.school_for(user, school_id, ("admin",))
+
+
+def school_staff(user, school_id: int) -> int:
+    return permissions.school_for(user, school_id, ("admin", "teacher"))
+
+
+def device_admin(user, device_id: int) -> GateDevice:
+    """A live gate device of a school the caller administers (revoked or unknown: 404)."""
+    device = GateDevice.get_or_none((GateDevice.id == int(device_id)) & GateDevice.revoked_at.is_null())
+    permissions.school_for(user, device.school_id if device else None, ("admin",))
+    if device is None:  # pragma: no cover - school_for answered already
+        raise NotFound("No such gate device.")
+    return device
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def authenticate_device(api_key: str | None) -> GateDevice:
+    """The live device holding this key, else 401 (a wrong, unknown or revoked key)."""
+    if not api_key or len(api_key) > 200:
+        raise Unauthorized(f"A gate device's {DEVICE_HEADER} is needed.")
+    device = GateDevice.get_or_none((GateDevice.key_hash == key_digest(api_key.strip()))
+                                    & GateDevice.revoked_at.is_null())
+    if device is None:
+        raise Unauthorized(f"The {DEVICE_HEADER} is not valid.")
+    return device
+
+
+def device_required(view):
+    """For device endpoints (no user): the live gate device from ``X-Device-Key`` in ``g.device``.
+
+    It runs before the body is parsed, so a caller without a valid key learns nothing else.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.device = authenticate_device(request.headers.get(DEVICE_HEADER))
+        GateDevice.update(last_seen_at=utcnow()).where(GateDevice.id == g.device.id).execute()
+        return view(*args, **kwargs)
+
+    wrapper._lienlac_auth = "device"
+    return wrapper
