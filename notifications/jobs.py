@@ -24,6 +24,14 @@ def deliver(key: str, user_ids: list[int], spec: dict, now: str | None = None, q
 
 
 @job
+def deliver_each(items: list, now: str | None = None) -> None:
+    """Several ``notify`` calls of one ``notify_each``: ``[[key, user_ids, spec], ...]``, each idempotent."""
+    from . import logic
+
+    logic.deliver_each(items, _when(now))
+
+
+@job
 def plan_notify(key: str, user_ids: list[int], spec: dict, now: str | None = None) -> None:
     from . import logic
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from notifications.logic import notify
+from notifications.logic import notify_each
 from service import roster
 from service.db import write_transaction
 from service.errors import ValidationError
@@ -82,13 +82,16 @@ def notify_statuses(notices: list[tuple[int, dt.date, str, str]]) -> None:
     ids = {n[0] for n in notices}
     students = roster.students_by_id(ids)
     guardians = roster.guardians_by_student(ids)
+    out = []
     for student_id, day, status, note in notices:
         to = guardians.get(student_id)
         if not to or student_id not in students:
             continue
         words = texts.attendance(students[student_id]["name"], day, status, note)
-        notify(to, "attendance", *words["vi"], texts=words,
-               data={"type": "attendance", "id": student_id, "date": day.isoformat(), "status": status})
+        out.append({"user_ids": to, "category": "attendance", "title": words["vi"][0], "body": words["vi"][1],
+                    "texts": words,
+                    "data": {"type": "attendance", "id": student_id, "date": day.isoformat(), "status": status}})
+    notify_each(out)
 
 
 # --- a class's day ----------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ for today's events only (a backlog of past days is stored silently), in time ord
 
 A batch of 500 events costs a constant number of queries: the students (one), the insert (one
 statement), the read-back, the day aggregates, the existing records, the record upsert and the
-audit insert, and the guardians; then one ``notify`` per notice after the commit.
+audit insert, and the guardians; then, after the commit, the notices go to
+``notifications.logic.notify_each`` (``notify`` for many notices: one job per 1,000 recipients
+rather than an enqueue per child).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import uuid
 
 from peewee import Case, fn
 
-from notifications.logic import notify
+from notifications.logic import notify_each
 from service import roster
 from service.db import write_transaction
 from service.errors import ValidationError
@@ -201,15 +203,17 @@ def _tell(gate_notices: list, students: dict, timezone: str) -> None:
     if not gate_notices:
         return
     guardians = roster.guardians_by_student({n[1] for n in gate_notices})
+    notices = []
     for at, student_id, direction, late in sorted(gate_notices):
         to = guardians.get(student_id)
         if not to:
             continue
         name, hhmm = students[student_id]["name"], _hhmm(at, timezone)
         words = texts.arrived(name, hhmm, late) if direction == "in" else texts.left(name, hhmm)
-        notify(to, "attendance", *words["vi"], texts=words,
-               data={"type": "checkin", "id": student_id, "direction": direction,
-                     "at": at.isoformat(timespec="seconds") + "Z"})
+        notices.append({"user_ids": to, "category": "attendance", "title": words["vi"][0], "body": words["vi"][1],
+                        "texts": words, "data": {"type": "checkin", "id": student_id, "direction": direction,
+                                                 "at": at.isoformat(timespec="seconds") + "Z"}})
+    notify_each(notices)
 
 
 def for_day(student_id: int, day: dt.date) -> list[dict]:
