@@ -9,7 +9,9 @@ PY=.venv/bin/python
 if [ "${1:-}" = "--quick" ]; then
   "$PY" benchmarks/realtime.py --sockets 100 --senders 4 --messages 10 --rounds 1
   "$PY" benchmarks/fanout.py --guardians 2000
+  "$PY" benchmarks/contactbook.py --students 300 --classes 7 --events 100 --rounds 2
 else
   "$PY" benchmarks/realtime.py
   "$PY" benchmarks/fanout.py
+  "$PY" benchmarks/contactbook.py
 fi
