@@ -134,7 +134,8 @@ class CheckinBatchIn(Schema):
 class CheckinRejectedOut(Schema):
     event_id = fields.String(required=True)
     reason = fields.String(required=True, metadata={
-        "description": "student_not_in_school (unknown, or of another school) | in_future (more than 10 minutes ahead)"})
+        "description": "student_not_in_school (unknown, or of another school) | in_future (more than 10 minutes "
+                       "ahead of the server) | too_old (more than 31 days ago)"})
 
 
 class CheckinResultOut(Schema):

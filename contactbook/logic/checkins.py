@@ -6,8 +6,9 @@ working on the next request.
 
 ``receive(device, events)`` takes a batch (a device that was offline sends its backlog): each
 (device, ``event_id``) is stored once (a unique key and one bulk ``INSERT … ON CONFLICT DO
-NOTHING``; the rows this request stored carry its ``batch`` token, so stored and duplicate events
-are told apart by one read-back). The day's effect is computed from every stored event of the
+NOTHING`` of the events not read back as known first; the rows this request stored carry its
+``batch`` token, so stored and duplicate events are told apart by one read-back even when two
+requests race). The day's effect is computed from every stored event of the
 affected (student, day), not from the order batches arrive in: the day's first ``in`` marks the
 child ``present``, or ``late`` when it is after the school's start time (minutes compared: 07:30
 is on time for a 07:30 start, 07:31 late), unless a teacher set the day (then only the check-in
@@ -20,8 +21,8 @@ Guardians are told "arrived 07:05" when a batch brings the day's first ``in`` an
 when it brings a later ``out`` than any before (category ``attendance``, in their language),
 for today's events only (a backlog of past days is stored silently), in time order.
 
-A batch of 500 events costs a constant number of queries: the students (one), the insert (one
-statement), the read-back, the day aggregates, the existing records, the record upsert and the
+A batch of 500 events costs a constant number of queries: the students (one), the known events,
+the insert (one statement), the read-back, the day aggregates, the existing records, the record upsert and the
 audit insert, and the guardians; then, after the commit, the notices go to
 ``notifications.logic.notify_each`` (``notify`` for many notices: one job per 1,000 recipients
 rather than an enqueue per child).
@@ -45,6 +46,7 @@ from . import attendance, common, settings, texts
 
 MAX_EVENTS = 1000
 FUTURE_SLACK = dt.timedelta(minutes=10)  # device clocks drift a little
+MAX_AGE = dt.timedelta(days=31)  # a device offline for a month still delivers; a reset clock (1970) does not
 
 CHECKIN_COLUMNS = ["device", "event_id", "student", "school", "at", "date", "direction", "batch", "received_at"]
 
@@ -113,6 +115,8 @@ def receive(device: GateDevice, events: list[dict], now: dt.datetime | None = No
             rejected.append({"event_id": event["event_id"], "reason": "student_not_in_school"})
         elif event["at"] > ts + FUTURE_SLACK:
             rejected.append({"event_id": event["event_id"], "reason": "in_future"})
+        elif event["at"] < ts - MAX_AGE:
+            rejected.append({"event_id": event["event_id"], "reason": "too_old"})
         else:
             valid.append(event)
     if not valid:
@@ -123,11 +127,16 @@ def receive(device: GateDevice, events: list[dict], now: dt.datetime | None = No
     gate_notices: list = []
     with write_transaction():
         common.lock("attendance", school_id)
+        ids = [e["event_id"] for e in valid]
+        known = set()  # a replay: one read instead of an insert that conflicts row by row
+        for part in range(0, len(ids), 1000):
+            known.update(c for (c,) in CheckIn.select(CheckIn.event_id).where(
+                (CheckIn.device == device.id) & CheckIn.event_id.in_(ids[part:part + 1000])).tuples())
         bulk.insert_ignore(CheckIn, CHECKIN_COLUMNS, [
             (device.id, e["event_id"], e["student_id"], school_id, e["at"], common.local_date(e["at"], timezone),
-             e["direction"], batch, ts) for e in valid])
+             e["direction"], batch, ts) for e in valid if e["event_id"] not in known])
         stored = []
-        ids = [e["event_id"] for e in valid]
+        ids = [i for i in ids if i not in known]
         for part in range(0, len(ids), 1000):
             stored.extend(CheckIn.select(CheckIn.student, CheckIn.date).where(
                 (CheckIn.device == device.id) & CheckIn.event_id.in_(ids[part:part + 1000])

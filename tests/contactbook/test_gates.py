@@ -58,6 +58,8 @@ def test_a_device_key_works_only_for_its_school(client, world):
     r = client.post(f"{API}/checkins", headers={"X-Device-Key": key}, json={"events": [
         {"event_id": "9", "student_id": "999999", "at": utc(TODAY, "07:00"), "direction": "in"}]})
     assert r.json["rejected"] == [{"event_id": "9", "reason": "student_not_in_school"}]
+    r = checkin(client, key, ("old", world.s1, "07:00", "in", dt.date(2026, 10, 1)))
+    assert r.json["rejected"] == [{"event_id": "old", "reason": "too_old"}]
     assert not CheckIn.select().where(CheckIn.student == world.stranger.id).exists()
     assert not AttendanceRecord.select().where(AttendanceRecord.student == world.stranger.id).exists()
     assert CheckIn.select().count() == 2
