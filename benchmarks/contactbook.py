@@ -123,7 +123,8 @@ def seed(database_url: str, redis_url: str, secret: str, students: int, classes:
     """One school: ``classes`` classes with a homeroom teacher each, ``students`` students with a guardian each."""
     sys.path.insert(0, str(ROOT))
     from contactbook.logic import checkins
-    from service import accounts, roster
+    from service.accounts import logic as accounts
+    from service.roster import logic as roster
     from service.app import create_app
     from service.config import Config
     from service.db import connection, migrate, write_transaction

@@ -6,7 +6,7 @@ import io
 from flask import current_app, g, send_file
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.schemas import ErrorEnvelope, ListArgs
 
 from . import logic
@@ -99,6 +99,8 @@ def list_messages(args, conversation_id):
 @blp.alt_response(404, schema=ErrorEnvelope, description=NOT_FOUND)
 @blp.alt_response(409, schema=ErrorEnvelope, description="this client_id was used for another conversation")
 @blp.alt_response(422, schema=ErrorEnvelope, description="empty or too long body, or a bad attachment")
+@blp.alt_response(429, schema=ErrorEnvelope, description="too many messages from the caller (HTTP and Socket.IO "
+                                                         "together, `MESSAGE_RATE_LIMIT`): wait `Retry-After` seconds")
 @login_required
 def send_message(body, conversation_id):
     """Send a message; it reaches every connected member (``message:new``) and pushes to the others."""
@@ -173,9 +175,14 @@ def receipts(args, conversation_id):
                                                             "WebP or PDF")
 @files_blp.alt_response(413, schema=ErrorEnvelope, description="a request far over the upload limit (more than 64 KiB "
                                                             "over): refused before it is read")
+@files_blp.alt_response(403, schema=ErrorEnvelope, description="an account with no role in a school and no linked child")
+@files_blp.alt_response(429, schema=ErrorEnvelope, description="the caller's upload quota for the last 24 hours is used "
+                                                            "(`UPLOAD_QUOTA_BYTES_PER_DAY`): wait `Retry-After` seconds")
 @login_required
 def upload(files):
-    """Upload a file (multipart field ``file``) to send with a message (``attachments: [id]``)."""
+    """Upload a file (multipart field ``file``) to send with a message (``attachments: [id]``).
+
+    A file not sent with a message within a day (`UNSENT_ATTACHMENT_SECONDS`) is deleted."""
     upload = files["file"]
     limit = current_app.config["LIENLAC"].max_upload_bytes
     data = upload.stream.read(limit + 1)
@@ -199,7 +206,7 @@ def download(attachment_id):
 # --- office hours -------------------------------------------------------------------------------
 def _office_hours_view(user_id: int) -> dict:
     from . import officehours
-    from service import roster
+    from service.roster import logic as roster
 
     slots = logic.office_hours_of([user_id]).get(user_id, [])
     schools = [school for role, school in roster.staff_roles(user_id) if role == "teacher"]
@@ -232,6 +239,7 @@ def put_office_hours(body):
 @reports_blp.arguments(ListArgs, location="query")
 @reports_blp.response(200, MessageReportPage)
 @reports_blp.alt_response(403, schema=ErrorEnvelope, description="not the school's admin")
+@reports_blp.alt_response(404, schema=ErrorEnvelope, description="a school the caller does not belong to")
 @login_required
 def list_reports(args, school_id):
     """Messages reported in the school's conversations, newest first (school admin)."""

@@ -5,12 +5,12 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.errors import NotFound
 from service.schemas import ErrorEnvelope
 
 from . import announcements, logic
-from .schemas import (AnnouncementCreated, AnnouncementIn, AnnouncementOut, DeviceIn, DeviceOut, InboxArgs,
+from .schemas import (AnnouncementCreated, AnnouncementIn, AnnouncementOut, DeviceIn, DeviceOut, DeviceTokenIn, InboxArgs,
                       MarkedOut, NotificationPage, PreferencesIn, PreferencesOut, UnreadCountOut)
 
 devices_blp = Blueprint("devices", __name__, url_prefix="/devices", description="Push notification devices")
@@ -45,8 +45,20 @@ def register_device(body):
 @devices_blp.alt_response(404, schema=ErrorEnvelope, description="not one of the caller's devices")
 @login_required
 def delete_device(token):
-    """Stop pushes to this token."""
+    """Stop pushes to this token. (The token is in the path: request logs redact it; the app may prefer
+    `DELETE /devices` with the token in the body.)"""
     logic.remove_device(g.user.id, token)
+    return "", 204
+
+
+@devices_blp.route("", methods=["DELETE"])
+@devices_blp.arguments(DeviceTokenIn)
+@devices_blp.response(204)
+@devices_blp.alt_response(404, schema=ErrorEnvelope, description="not one of the caller's devices")
+@login_required
+def delete_device_by_body(body):
+    """Stop pushes to this token, given in the body `{token}` (kept out of URLs altogether)."""
+    logic.remove_device(g.user.id, body["token"])
     return "", 204
 
 
@@ -134,6 +146,7 @@ def get_announcement(announcement_id):
 
 @ann_blp.route("/<announcement_id>/cancel", methods=["POST"])
 @ann_blp.response(200, AnnouncementCreated)
+@ann_blp.alt_response(404, schema=ErrorEnvelope, description="not an announcement the caller sent or may manage")
 @ann_blp.alt_response(409, schema=ErrorEnvelope, description="already being sent")
 @login_required
 def cancel_announcement(announcement_id):

@@ -13,8 +13,11 @@ _RESERVE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[4])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local v = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(v[1])
 local ts = tonumber(v[2])
@@ -36,7 +39,8 @@ class TokenBucket:
     """``reserve(n)`` → seconds to wait before sending ``n`` messages; ``acquire(n)`` waits them."""
 
     def __init__(self, rate: float, capacity: float | None = None, redis=None,
-                 key: str = "lienlac:fcm:rate", sleep=time.sleep):
+                 key: str = "lienlac:fcm:rate", sleep=time.sleep, clock=None):
+        """``clock``: seconds, for tests (default: Redis' own clock when shared, else monotonic)."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
@@ -44,18 +48,20 @@ class TokenBucket:
         self.redis = redis
         self.key = key
         self.sleep = sleep
+        self.clock = clock
         self._lock = threading.Lock()
         self._tokens = self.capacity
-        self._ts = time.monotonic()
+        self._ts = (clock or time.monotonic)()
         self._script = redis.register_script(_RESERVE) if redis is not None else None
 
     def reserve(self, n: int) -> float:
         if n <= 0:
             return 0.0
         if self._script is not None:
-            return float(self._script(keys=[self.key], args=[self.rate, self.capacity, n]))
+            args = [self.rate, self.capacity, n] + ([self.clock()] if self.clock else [])
+            return float(self._script(keys=[self.key], args=args))
         with self._lock:
-            now = time.monotonic()
+            now = (self.clock or time.monotonic)()
             self._tokens = min(self.capacity, self._tokens + (now - self._ts) * self.rate) - n
             self._ts = now
             return max(0.0, -self._tokens / self.rate)

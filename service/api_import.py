@@ -7,7 +7,8 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from . import oneroster, permissions
-from .accounts import login_required
+from .accounts.logic import login_required
+from .errors import NotFound
 from .schemas import ErrorEnvelope, Id, UtcDateTime
 
 blp = Blueprint("roster_import", __name__, url_prefix="", description="OneRoster roster import (school admins)")
@@ -82,6 +83,11 @@ def upload_roster(files, school_id):
 @login_required
 def get_roster_import(import_id):
     """A roster import's status, counts (when done) and errors (when failed)."""
-    run = oneroster.get_upload(import_id)
-    permissions.school_for(g.user, run.school_id, ("admin",))
+    try:
+        run = oneroster.get_upload(import_id)
+    except NotFound:
+        run = None
+    # the same answer for an import of another school and for none at all (403 for a caller who is no
+    # admin anywhere, 404 for an admin elsewhere): the answer must not tell that the import exists
+    permissions.school_for(g.user, run.school_id if run is not None else None, ("admin",))
     return oneroster.upload_view(run)

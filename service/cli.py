@@ -113,7 +113,7 @@ def migrate():
 @click.argument("event")
 @click.argument("data", default="{}")
 def emit(room, event, data):
-    """Send a Socket.IO EVENT with JSON DATA to ROOM (user:<id>, conversation:<id>) on every web process."""
+    """Send a Socket.IO EVENT with JSON DATA to ROOM (e.g. user:<id>) on every web process."""
     from . import realtime
 
     try:
@@ -163,8 +163,11 @@ def import_roster(path, school):
 def docs(out):
     """Write mobile_api_docs/openapi.json and asyncapi.json from the code."""
     from .apidocs import write_docs
+    from .app import create_app
+    from .config import Config
 
-    for path in write_docs(out):
+    app = create_app(Config(database_url="sqlite:///:memory:", secret_key="docs"), web=False)
+    for path in write_docs(app, out):
         click.echo(path, err=True)
 
 
@@ -177,7 +180,7 @@ def docs(out):
 def create_school(name, admin_phone, admin_name, code, timezone):
     """Create a school and its first admin (an operator task: the API has no POST /schools)."""
     from . import db as dbmod
-    from . import roster
+    from .roster import logic as roster
     from .errors import ApiError
 
     app = _app()

@@ -84,6 +84,19 @@ def connection():
             db.close()
 
 
+def on_commit(fn, *args, **kwargs) -> None:
+    """Run ``fn(*args, **kwargs)`` once the current transaction commits; never if it rolls back.
+
+    Outside a transaction it runs at once. Emits and enqueues go through this (as Zulip's
+    ``send_event_on_commit``), so a client never hears of a row that is not there, and a job
+    never starts before the data it reads is visible to its own connection.
+    """
+    if db.obj is None or db.is_closed() or not db.in_transaction():
+        fn(*args, **kwargs)
+        return
+    db.after_commit(lambda: fn(*args, **kwargs))
+
+
 def write_transaction():
     """A transaction that takes the write lock at once on SQLite (no upgrade deadlocks).
 

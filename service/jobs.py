@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
+import importlib
 import logging
 import re
 import threading
@@ -33,7 +34,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from .db import connection
+from .db import connection, on_commit
 
 log = logging.getLogger("lienlac.jobs")
 
@@ -121,9 +122,21 @@ def _whole_second_not_before(at: dt.datetime) -> dt.datetime:
     return at.replace(tzinfo=dt.timezone.utc)
 
 
+def resolve(func):
+    """A job given by name (``"notifications.jobs.push"``) → the function; a function as it is.
+
+    Packages enqueue their own jobs by name so their logic never imports the job module that
+    imports it (no import circle); RQ resolves the same names in the worker.
+    """
+    if isinstance(func, str):
+        module, _, name = func.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+    return func
+
+
 def _run_local(func, args, kwargs, job_id=None):
     try:
-        func(*args, **kwargs)
+        resolve(func)(*args, **kwargs)
     except Exception:  # the pool has no retry; log and keep the pool alive
         log.exception("in-process job failed", extra={"job": getattr(func, "__qualname__", str(func))})
     finally:
@@ -162,17 +175,27 @@ def enqueue(func, *args, queue: str = "default", job_id: str | None = None,
             timeout: int = 600, **kwargs) -> str:
     """Run ``func(*args, **kwargs)`` in the background; ``at`` (naive = UTC) schedules it.
 
+    ``func``: a ``@job`` function or its dotted name (``"notifications.jobs.push"``).
+
     ``job_id`` makes the enqueue idempotent: while a job with that id waits, is scheduled, is
     retrying or runs, enqueueing it again does nothing; once it has finished or failed, it is
     enqueued afresh. (So a job that enqueues its own continuation must give it another id.)
     Any string makes a job id (``"fanout:42"``): characters RQ refuses are mapped, and the id
     actually used is returned. ``retry`` is ``(max_retries, [interval seconds, ...])`` on RQ (an
     interval of 0 retries at once); the in-process pool does not retry.
+
+    Called inside a transaction, the job is enqueued when it commits and dropped if it rolls
+    back (``db.on_commit``); the id is returned at once either way.
     """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     explicit_id = job_id is not None
     job_id = _safe_job_id(str(job_id)) if explicit_id else uuid.uuid4().hex
+    on_commit(_enqueue_now, func, args, kwargs, queue, job_id, explicit_id, at, retry, timeout)
+    return job_id
+
+
+def _enqueue_now(func, args, kwargs, queue, job_id, explicit_id, at, retry, timeout) -> str:
     if _backend.redis is not None:
         return _enqueue_rq(func, args, kwargs, queue, job_id, at, retry, timeout)
 

@@ -68,14 +68,57 @@ def test_contract_events_are_documented(documents):
     assert CONTRACT_EVENTS <= documented, CONTRACT_EVENTS - documented
 
 
-def test_every_operation_has_a_summary_and_documents_errors(documents):
-    for path, ops in documents["openapi.json"]["paths"].items():
+def _deref(doc, node):
+    """Follow ``$ref`` pointers (``#/components/...``) until a plain object."""
+    while isinstance(node, dict) and "$ref" in node:
+        target = doc
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _operations(doc):
+    for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            if method == "parameters":
-                continue
-            assert op.get("summary") or op.get("description"), f"{method.upper()} {path} has no docstring"
+            if method != "parameters":
+                yield path, method, op, ops.get("parameters", [])
+
+
+def test_every_operation_has_a_summary_and_documents_errors(documents):
+    doc = documents["openapi.json"]
+    problems = []
+    for path, method, op, shared_params in _operations(doc):
+        where = f"{method.upper()} {path}"
+        if not (op.get("summary") or op.get("description")):
+            problems.append(f"{where}: no docstring")
+        responses = op["responses"]
+        params = [_deref(doc, p) for p in op.get("parameters", []) + shared_params]
+        if any(p.get("in") == "path" for p in params) and "404" not in responses:
+            problems.append(f"{where}: takes an object id but documents no 404")
+        if "requestBody" in op and "422" not in responses:
+            problems.append(f"{where}: takes a body but documents no 422")
+        if "default" not in responses:
+            problems.append(f"{where}: no default (error) response")
+        for code, response in responses.items():
+            if code == "default" or code.startswith(("4", "5")):
+                schema = _deref(doc, _deref(doc, response).get("content", {}).get("application/json", {})
+                                .get("schema", {}))
+                if set(_deref(doc, schema).get("properties", {})) != {"error"}:
+                    problems.append(f"{where}: {code} is not the error envelope")
+    assert not problems, "\n".join(problems)
 
 
 def test_asyncapi_is_valid_json_with_channels(documents):
     doc = json.loads(apidocs.render(documents["asyncapi.json"]))
     assert doc["asyncapi"].startswith("3.")
+    channels, operations = doc["channels"], doc["operations"]
+    assert channels and operations
+    for key, channel in channels.items():
+        assert channel["address"] and channel["messages"], key
+        for name, message in channel["messages"].items():
+            payload = _deref(doc, message.get("payload", {}))
+            assert payload.get("type") == "object" or payload.get("properties"), f"{key}/{name} has no payload schema"
+    for key, operation in operations.items():
+        assert operation["action"] in ("send", "receive"), key
+        assert _deref(doc, operation["channel"]) in channels.values(), f"{key} points at no channel"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 
 from ..logic import daypage
 from ..schemas import DayPageArgs, DayPageOut

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.schemas import ListArgs
 
 from ..logic import leave
@@ -46,24 +46,24 @@ def list_class_leave(args, class_id):
     return leave.for_class(g.user, class_id, args["status"], args["limit"], args["cursor"])
 
 
-@blp.route("/leave-requests/<int:request_id>/decision", methods=["POST"])
+@blp.route("/leave-requests/<int:leave_request_id>/decision", methods=["POST"])
 @blp.arguments(DecisionIn)
 @blp.response(200, LeaveOut)
 @errors(blp, 403, 404, 409, 422, e403="sees the student but is not the homeroom teacher or an admin",
         e409="the request is not pending")
 @login_required
-def decide_leave(body, request_id):
+def decide_leave(body, leave_request_id):
     """Approve or reject (homeroom teacher or admin); the guardians are notified (category `leave`).
 
     Approved school days read `absent_excused` in attendance unless the teacher posts that day otherwise later.
     """
-    return leave.decide(g.user, request_id, body["approved"], body["note"])
+    return leave.decide(g.user, leave_request_id, body["approved"], body["note"])
 
 
-@blp.route("/leave-requests/<int:request_id>/cancel", methods=["POST"])
+@blp.route("/leave-requests/<int:leave_request_id>/cancel", methods=["POST"])
 @blp.response(200, LeaveOut)
 @errors(blp, 403, 404, 409, e409="the request is not pending")
 @login_required
-def cancel_leave(request_id):
+def cancel_leave(leave_request_id):
     """Cancel a pending request (a guardian of the child); the homeroom teacher is told."""
-    return leave.cancel(g.user, request_id)
+    return leave.cancel(g.user, leave_request_id)

@@ -23,7 +23,7 @@ import datetime as dt
 from typing import Iterable
 
 from notifications.logic import notify_each
-from service import roster
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import ValidationError
 

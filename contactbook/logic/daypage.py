@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 
 from notifications.logic import announcements_received
-from service import roster
+from service.roster import logic as roster
 
 from .. import policy
 from . import attendance, checkins, common

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 
 from notifications.logic import notify
-from service import roster
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 from service.pagination import paginate_by_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from service import roster
+from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import ValidationError
 

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from notifications.models import Notification
-from service import roster
+from service.roster import logic as roster
 
 API = "/api/v1"
 #: Wednesday 25 November 2026, 08:00 in Hà Nội (UTC+7): the tests' "now"

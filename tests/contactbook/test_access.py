@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from contactbook.models import AttendanceChange, AttendanceRecord, LeaveRequest
-from service import roster
+from service.roster import logic as roster
 
 from .conftest import API, TODAY, post_day
 

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from notifications import announcements
-from service import roster
+from service.roster import logic as roster
 
 from .conftest import API, TODAY, checkin, new_device, post_day
 

@@ -14,8 +14,8 @@ CONTRACT_PATHS = {
     "/api/v1/checkins": {"post"},
     "/api/v1/students/{student_id}/leave-requests": {"get", "post"},
     "/api/v1/classes/{class_id}/leave-requests": {"get"},
-    "/api/v1/leave-requests/{request_id}/decision": {"post"},
-    "/api/v1/leave-requests/{request_id}/cancel": {"post"},
+    "/api/v1/leave-requests/{leave_request_id}/decision": {"post"},
+    "/api/v1/leave-requests/{leave_request_id}/cancel": {"post"},
     "/api/v1/students/{student_id}/contact-book": {"get"},
 }
 

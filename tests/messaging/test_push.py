@@ -33,8 +33,11 @@ def test_push_to_members_not_connected_silent_outside_office_hours(app, client, 
     conv = client.post(f"{API}/conversations", headers=world.h(world.g1),
                        json={"kind": "direct", "student_id": str(world.s1.id),
                              "participant_ids": [str(world.teacher.id)]}).json["id"]
-    client.put(f"{API}/me/office-hours", headers=world.h(world.teacher),
-               json={"slots": [{"weekday": 1, "start": "07:30", "end": "11:00"}]})
+    r = client.put(f"{API}/me/office-hours", headers=world.h(world.teacher),
+                   json={"slots": [{"weekday": 1, "start": "07:30", "end": "11:00"}]})
+    assert r.status_code == 200, r.json  # what follows relies on these office hours
+    assert client.get(f"{API}/me/office-hours", headers=world.h(world.teacher)).json["slots"] == [
+        {"weekday": 1, "start": "07:30", "end": "11:00"}]
     clock = {"now": dt.datetime(2026, 11, 23, 2, 0)}  # Monday 09:00 in Hà Nội: office hours
     app.extensions["lienlac.clock"] = lambda: clock["now"]
 

@@ -305,15 +305,38 @@ def test_without_firebase_the_inbox_still_works_and_start_says_so(app, client, m
     assert PushAttempt.select().count() == 0
 
 
-def test_notify_large_list_is_planned_in_chunks(push_app, pmake, fcm, monkeypatch):
-    from service import roster
+def test_notify_large_list_is_planned_in_chunks(database_url, make_config, redis_url, monkeypatch):
+    """A list over CHUNK goes to a planner job, which enqueues one deliver job per chunk (real RQ queues,
+    run here by a SimpleWorker so the smaller CHUNK applies); rerunning a chunk adds nothing."""
+    from rq import SimpleWorker
+
+    from service import jobs
+    from service.roster import logic as roster
+
+    from ..support.apps import running_app
+    from ..support.servers import unique_channel
 
     monkeypatch.setattr(logic, "CHUNK", 3)
-    users = [roster.ensure_user(f"+8497{i:07d}", f"Phụ huynh {i}") for i in range(7)]
-    logic.notify([u.id for u in users], "schedule", "Đổi lịch", "Tiết 3 nghỉ", {"type": "timetable", "id": 1})
-    assert Notification.select().count() == 7
-    assert len({n.dedupe_key for n in Notification.select()}) == 1
-    assert json.loads(Notification.get().data) == {"type": "timetable", "id": "1"}
+    with running_app(make_config(database_url, redis_url=redis_url, socketio_channel=unique_channel())):
+        users = [roster.ensure_user(f"+8497{i:07d}", f"Phụ huynh {i}") for i in range(7)]
+        logic.notify([u.id for u in users], "schedule", "Đổi lịch", "Tiết 3 nghỉ", {"type": "timetable", "id": 1})
+        queues = {q.name: q for q in jobs.queues()}
+        [planner] = queues["default"].get_jobs()
+        assert planner.func_name.endswith("plan_notify") and not queues["low"].get_jobs()
+        SimpleWorker([queues["default"]], connection=jobs.redis_connection()).work(burst=True)
+
+        chunks = sorted(queues["low"].get_jobs(), key=lambda j: j.id)
+        assert [j.id.rsplit("-", 1)[1] for j in chunks] == ["0", "1", "2"]
+        assert [len(j.args[1]) for j in chunks] == [3, 3, 1]
+        assert sorted(u for j in chunks for u in j.args[1]) == sorted(u.id for u in users)
+        assert Notification.select().count() == 0  # nothing delivered by the planner itself
+        SimpleWorker([queues["low"]], connection=jobs.redis_connection()).work(burst=True)
+
+        assert Notification.select().count() == 7
+        assert len({n.dedupe_key for n in Notification.select()}) == 1
+        assert json.loads(Notification.get().data) == {"type": "timetable", "id": "1"}
+        logic.deliver_chunk(*chunks[0].args[:3])  # a chunk run twice (a retry) adds no row
+        assert Notification.select().count() == 7
 
 
 # --- configuration and the rate ceiling ----------------------------------------------------------
@@ -322,15 +345,22 @@ def test_rate_ceiling_is_shared_through_redis(redis_url):
 
     from notifications.ratelimit import TokenBucket
 
+    now = {"t": 1000.0}
+    clock = lambda: now["t"]  # noqa: E731 - time injected: no wall-clock window to miss under load
     conn = redis_lib.Redis.from_url(redis_url)
-    a = TokenBucket(100, redis=conn, key="t:bucket")
-    b = TokenBucket(100, redis=conn, key="t:bucket")  # another worker
+    a = TokenBucket(100, redis=conn, key="t:bucket", clock=clock)
+    b = TokenBucket(100, redis=conn, key="t:bucket", clock=clock)  # another worker
     assert a.reserve(100) == 0  # a full second's worth at once
-    wait = b.reserve(50)  # the other worker must wait for its share
-    assert 0.4 < wait <= 0.5
-    assert 0.9 < a.reserve(50) <= 1.0
-    local = TokenBucket(10)
-    assert local.reserve(10) == 0 and 0.4 < local.reserve(5) <= 0.5
+    assert b.reserve(50) == 0.5  # the other worker must wait for its share
+    assert a.reserve(50) == 1.0
+    now["t"] += 1.0  # a second later 100 tokens came back: 50 more leave the bucket 50 short
+    assert b.reserve(50) == 0.5
+    now["t"] += 10.0  # refilled, but never above the capacity
+    assert a.reserve(100) == 0 and b.reserve(1) == 0.01
+    local = TokenBucket(10, clock=clock)
+    assert local.reserve(10) == 0 and local.reserve(5) == 0.5
+    now["t"] += 0.5
+    assert local.reserve(5) == 0.5
 
 
 def test_push_respects_the_configured_rate(database_url, make_config, fcm):
@@ -341,7 +371,7 @@ def test_push_respects_the_configured_rate(database_url, make_config, fcm):
                                  fcm_rate_per_second=10.0))
     with app.app_context():
         dbmod.db.connect(reuse_if_open=True)
-        from service import roster
+        from service.roster import logic as roster
 
         users = [roster.ensure_user(f"+8496{i:07d}", f"P {i}") for i in range(15)]
         for i, user in enumerate(users):
@@ -374,7 +404,7 @@ def test_service_account_file_goes_through_the_token_endpoint(database_url, make
     assert "lienlac-test" in app.extensions["lienlac.push"].description
     with app.app_context():
         dbmod.db.connect(reuse_if_open=True)
-        from service import roster
+        from service.roster import logic as roster
 
         user = roster.ensure_user("+84961234567", "P")
         logic.register_device(user.id, "token-cert-1", "ios")

@@ -16,13 +16,13 @@ def test_notify_each_delivers_each_notice_once_in_each_language_and_pushes_toget
         r = pclient.post(f"{API}/devices", json={"token": token, "platform": "android"}, headers=pmake.headers(user))
         assert r.status_code == 200
     enqueued = []
-    original = logic.jobsmod.enqueue
+    original = logic.queues.enqueue
 
-    def counting(func, *args, **kwargs):
-        enqueued.append(func.__name__)
-        return original(func, *args, **kwargs)
+    def counting(job_name, *args, **kwargs):
+        enqueued.append(job_name)
+        return original(job_name, *args, **kwargs)
 
-    logic.jobsmod.enqueue = counting
+    logic.queues.enqueue = counting
     try:
         logic.notify_each([
             {"user_ids": [a.id, b.id], "category": "attendance", "title": "An đã đến trường", "body": "07:05",
@@ -31,7 +31,7 @@ def test_notify_each_delivers_each_notice_once_in_each_language_and_pushes_toget
             {"user_ids": [], "category": "attendance", "title": "nobody", "body": "-"},
         ])
     finally:
-        logic.jobsmod.enqueue = original
+        logic.queues.enqueue = original
     assert enqueued == ["deliver_each"]  # one job for every notice (then the pushes, in that job here)
     rows = {n.user_id: n for n in Notification.select().where(Notification.category == "attendance")}
     assert {u: (n.title, n.body) for u, n in rows.items()} == {

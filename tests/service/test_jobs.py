@@ -9,7 +9,8 @@ import uuid
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from service import accounts, jobs
+from service import jobs
+from service.accounts import logic as accounts
 from service.db import utcnow
 
 from ..support import sample_jobs
@@ -129,3 +130,41 @@ def test_a_scheduled_rq_job_is_never_due_before_its_time(rq):
     registry = ScheduledJobRegistry(queue=jobs.queues()[1])
     score = jobs.redis_connection().zscore(registry.key, job_id)
     assert score is not None and score >= at.timestamp()
+
+
+# --- enqueues and emits made inside a transaction wait for its commit -------------------------
+def test_a_job_enqueued_in_a_transaction_runs_after_commit_and_never_after_rollback(app):
+    from service.db import db
+
+    kept, dropped = phone(), phone()
+    with db.atomic():
+        jobs.enqueue(sample_jobs.add_user, kept, "Ba")
+        jobs.drain(5)
+        assert not exists(kept)  # not even the inline runner starts it before the commit
+    assert jobs.drain(10) and exists(kept)
+
+    with pytest.raises(RuntimeError), db.atomic():
+        jobs.enqueue(sample_jobs.add_user, dropped, "Bốn")
+        raise RuntimeError("the request fails after enqueueing")
+    assert jobs.drain(10) and not exists(dropped)
+
+
+def test_an_emit_in_a_transaction_leaves_after_commit_and_never_after_rollback(app, make):
+    from service import realtime
+    from service.db import db
+    from service.realtime import socketio
+
+    user = make.guardian(make.student(make.klass(make.school())))
+    sock = socketio.test_client(app, auth={"token": make.token(user)})
+    assert sock.is_connected()
+    sock.get_received()
+    room = realtime.user_room(user.id)
+    with db.atomic():
+        realtime.emit_to(room, "notification:new", {"n": 1})
+        assert sock.get_received() == []
+    assert [e["args"][0] for e in sock.get_received()] == [{"n": 1}]
+    with pytest.raises(RuntimeError), db.atomic():
+        realtime.emit_to(room, "notification:new", {"n": 2})
+        raise RuntimeError("rolled back")
+    assert sock.get_received() == []
+    sock.disconnect()

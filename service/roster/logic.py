@@ -13,10 +13,11 @@ from typing import Iterable
 
 import peewee as pw
 
-from .db import utcnow, write_transaction
-from .errors import Conflict, NotFound, ValidationError
-from .models import (STAFF_ROLES, ClassTeacher, InviteCode, School, SchoolClass, SchoolYear, StaffRole,
-                     Student, StudentGuardian, Term, User)
+from ..db import utcnow, write_transaction
+from ..errors import Conflict, NotFound, ValidationError
+from ..accounts.models import User
+from .models import (STAFF_ROLES, ClassTeacher, InviteCode, School, SchoolClass, SchoolYear, StaffRole, Student,
+                     StudentGuardian, Term)
 
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
 INVITE_LIFETIME = dt.timedelta(days=30)
@@ -113,6 +114,36 @@ def class_guardian_ids(class_id: int) -> list[int]:
     return sorted(row.guardian_id for row in query)
 
 
+def class_members(class_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+    """``{class_id: [(user_id, "teacher"|"guardian")]}``: each class's teachers (homeroom first, then
+    subject teachers) and the guardians of its students who are not its teachers; three queries
+    whatever the number of classes."""
+    ids = sorted({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    teachers: dict[int, list[int]] = {c: [] for c in ids}
+    for klass in SchoolClass.select(SchoolClass.id, SchoolClass.homeroom_teacher).where(SchoolClass.id.in_(ids)):
+        if klass.homeroom_teacher_id:
+            teachers[klass.id].append(klass.homeroom_teacher_id)
+    for row in (ClassTeacher.select(ClassTeacher.school_class, ClassTeacher.teacher)
+                .where(ClassTeacher.school_class.in_(ids)).order_by(ClassTeacher.id)):
+        if row.teacher_id not in teachers[row.school_class_id]:
+            teachers[row.school_class_id].append(row.teacher_id)
+    guardians: dict[int, set[int]] = defaultdict(set)
+    for row in (StudentGuardian.select(Student.school_class, StudentGuardian.guardian).distinct()
+                .join(Student).where(Student.school_class.in_(ids)).tuples()):
+        guardians[row[0]].add(row[1])
+    return {c: [(t, "teacher") for t in teachers[c]]
+            + [(g, "guardian") for g in sorted(guardians[c]) if g not in teachers[c]] for c in ids}
+
+
+def student_names(student_ids: Iterable[int]) -> dict[int, str]:
+    ids = list({int(s) for s in student_ids})
+    if not ids:
+        return {}
+    return {s.id: s.name for s in Student.select(Student.id, Student.name).where(Student.id.in_(ids))}
+
+
 def teacher_class_ids(user_id: int) -> list[int]:
     homeroom = [c.id for c in SchoolClass.select(SchoolClass.id).where(SchoolClass.homeroom_teacher == user_id)]
     subject = [r.school_class_id for r in ClassTeacher.select(ClassTeacher.school_class)
@@ -183,6 +214,13 @@ def assign_subject_teacher(class_id: int, teacher_id: int, subject: str) -> Clas
     return row
 
 
+def _national_id_conflict() -> Conflict:
+    """One answer whether the id is used in this school or in another: nothing about the other
+    student (or that there is one elsewhere) is told. National ids are unique system-wide."""
+    return Conflict("This national id cannot be used; check it.",
+                    fields={"national_id": ["Cannot be used; check it."]})
+
+
 def create_student(school_id: int, name: str, class_id: int | None = None, national_id: str | None = None,
                    birth_date: dt.date | None = None) -> Student:
     national_id = (national_id or "").strip() or None
@@ -191,17 +229,15 @@ def create_student(school_id: int, name: str, class_id: int | None = None, natio
             get_school(school_id)
             _check_student_class(school_id, class_id)
             if national_id and Student.select().where(Student.national_id == national_id).exists():
-                raise Conflict("A student with this national id already exists.",
-                               fields={"national_id": ["Already used."]})
+                raise _national_id_conflict()
             return Student.create(school=school_id, name=name, school_class=class_id, national_id=national_id,
                                   birth_date=birth_date)
     except pw.IntegrityError as exc:  # a concurrent insert of the same national id
-        raise Conflict("A student with this national id already exists.",
-                       fields={"national_id": ["Already used."]}) from exc
+        raise _national_id_conflict() from exc
 
 
 def ensure_user(phone: str, name: str, password: str | None = None) -> User:
-    from .accounts import hash_password, normalize_phone
+    from ..accounts.logic import hash_password, normalize_phone
 
     phone = normalize_phone(phone)
     user = User.get_or_none(User.phone == phone)
@@ -495,13 +531,11 @@ def update_student(student_id: int, changes: dict) -> Student:
             national_id = changes.get("national_id")
             if national_id and Student.select().where((Student.national_id == national_id)
                                                       & (Student.id != student.id)).exists():
-                raise Conflict("A student with this national id already exists.",
-                               fields={"national_id": ["Already used."]})
+                raise _national_id_conflict()
             if values:
                 Student.update(**values).where(Student.id == student.id).execute()
     except pw.IntegrityError as exc:
-        raise Conflict("A student with this national id already exists.",
-                       fields={"national_id": ["Already used."]}) from exc
+        raise _national_id_conflict() from exc
     return get_student(student_id)
 
 

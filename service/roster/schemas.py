@@ -1,10 +1,10 @@
-"""Marshmallow schemas of the roster administration API (``service.api_roster``)."""
+"""Marshmallow schemas of the roster administration API (``service.roster.api``)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
 from .models import STAFF_ROLES
-from .schemas import Id, ListArgs, UtcDateTime, page_schema
+from ..schemas import Id, ListArgs, UtcDateTime, page_schema
 
 
 class _Stripped(Schema):
