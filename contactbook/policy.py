@@ -7,9 +7,9 @@ teacher posting attendance, a guardian deciding a leave request). Access follows
 
 - attendance of a class, leave decisions: the class's homeroom teacher or the school's admins;
 - a student's attendance, leave requests, day's page: their guardians, the teachers of their
-  class (homeroom or subject) and the school's admins (cafeteria staff: 403);
+  class (homeroom or subject) and the school's admins; anyone else 404 (the cafeteria too);
 - asking for or cancelling leave: a guardian of the student;
-- a class's leave requests: its teachers and the school's admins;
+- a class's day, its audit and its leave requests: its teachers and the school's admins (others 404);
 - gate devices and contact-book settings: the school's admins (settings are read by its staff);
 - ``POST /checkins``: no user at all, a gate device's key (``authenticate_device``).
 """
@@ -21,7 +21,6 @@ import hashlib
 from flask import g, request
 
 from service import permissions
-from service.db import utcnow
 from service.errors import NotFound, Unauthorized
 
 from .models import GateDevice
@@ -36,19 +35,23 @@ def class_attendance_writer(user, class_id: int):
 
 
 def class_reader(user, class_id: int):
-    """A class's day and its leave requests: its teachers and the school's admins."""
-    return permissions.class_for(user, class_id, roles=("teacher", "admin"))
+    """A class's day and its leave requests: its teachers and the school's admins (others: 404)."""
+    klass, access = permissions.class_access(user, class_id)
+    if not access.has(("teacher", "admin")):
+        raise NotFound("No such class.")
+    return klass
 
 
 def student_reader(user, student_id: int):
-    return permissions.student_for(user, student_id, roles=READ_STUDENT)
+    return student_access(user, student_id)[0]
 
 
 def student_access(user, student_id: int):
-    """``(student, Access)`` for readers of the student (403 for roles that may not read)."""
+    """``(student, Access)`` for readers of the student's contact book; anyone else (the cafeteria
+    too, who sees the roster but not the contact book) gets 404."""
     student, access = permissions.student_access(user, student_id)
     if not access.has(READ_STUDENT):
-        permissions.student_for(user, student_id, roles=READ_STUDENT)  # raises the 403
+        raise NotFound("No such student.")
     return student, access
 
 
@@ -101,7 +104,6 @@ def device_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         g.device = authenticate_device(request.headers.get(DEVICE_HEADER))
-        GateDevice.update(last_seen_at=utcnow()).where(GateDevice.id == g.device.id).execute()
         return view(*args, **kwargs)
 
     wrapper._lienlac_auth = "device"

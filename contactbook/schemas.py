@@ -91,7 +91,7 @@ class AttendanceChangesOut(Schema):
 
 
 class HistoryArgs(Schema):
-    date = fields.Date(required=True)
+    date = fields.Date(load_default=None, metadata={"description": "default: today (school time)"})
 
 
 # --- gate devices and check-ins ---------------------------------------------------------------------
@@ -105,7 +105,7 @@ class GateDeviceOut(Schema):
     school_id = Id(required=True)
     name = fields.String(required=True)
     created_at = UtcDateTime(required=True)
-    last_seen_at = UtcDateTime(allow_none=True, required=True)
+    last_seen_at = UtcDateTime(allow_none=True, required=True, metadata={"description": "its last batch with events to store"})
 
 
 class GateDeviceCreated(GateDeviceOut):

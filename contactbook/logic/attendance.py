@@ -166,9 +166,10 @@ def class_day(user, class_id: int, day: dt.date | None = None) -> dict:
     return _class_day(klass.id, day)
 
 
-def class_changes(user, class_id: int, day: dt.date) -> list[dict]:
+def class_changes(user, class_id: int, day: dt.date | None = None) -> list[dict]:
     """The audit of a class's day, oldest first (its teachers and the school's admins)."""
     klass = policy.class_reader(user, class_id)
+    day = day or common.today(roster.school_timezone(klass.school_id))
     members = roster.class_student_ids(klass.id)
     if not members:
         return []

@@ -127,6 +127,7 @@ def receive(device: GateDevice, events: list[dict], now: dt.datetime | None = No
     gate_notices: list = []
     with write_transaction():
         common.lock("attendance", school_id)
+        GateDevice.update(last_seen_at=ts).where(GateDevice.id == device.id).execute()
         ids = [e["event_id"] for e in valid]
         known = set()  # a replay: one read instead of an insert that conflicts row by row
         for part in range(0, len(ids), 1000):

@@ -22,6 +22,7 @@ def test_only_the_homeroom_teacher_or_an_admin_posts_a_class_day(client, world):
     r = client.get(f"{API}/classes/{world.klass.id}/attendance", headers=world.h(world.subject_teacher))
     assert r.status_code == 200 and len(r.json["records"]) == 1  # any teacher of the class reads the day
     assert client.get(f"{API}/classes/{world.klass.id}/attendance", headers=world.h(world.other_teacher)).status_code == 404
+    assert client.get(f"{API}/classes/{world.klass.id}/attendance", headers=world.h(world.cafeteria)).status_code == 404
 
 
 def test_bad_input_answers_422_and_stores_nothing(client, world):
@@ -67,7 +68,7 @@ def test_guardians_see_only_their_own_children(client, world):
         for outsider in (world.g2, world.g3, world.other_teacher, world.other_admin):
             r = client.get(url, headers=world.h(outsider))
             assert r.status_code == 404 and r.json["error"]["code"] == "not_found", (url, outsider.name)
-        assert client.get(url, headers=world.h(world.cafeteria)).status_code == 403
+        assert client.get(url, headers=world.h(world.cafeteria)).status_code == 404  # the roster, not the book
     r = client.get(f"{API}/students/{world.s1.id}/attendance", headers=world.h(world.g1))
     assert [(i["date"], i["status"]) for i in r.json["items"]] == [("2026-11-25", "late")]
     # access follows the roster: unlinked, the guardian sees nothing at once

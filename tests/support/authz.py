@@ -142,6 +142,15 @@ def seeder(func):
     return func
 
 
+#: ``(METHOD, path) -> (json) -> bool``: the operation refuses a reference in its answer (a 200 whose
+#: body says so, e.g. a gate batch's ``rejected`` events) rather than with a 4xx
+REFUSED_IN_ANSWER: dict[tuple[str, str], Callable[[Any], bool]] = {}
+
+
+def refused_in_answer(method: str, path: str, check: Callable[[Any], bool]) -> None:
+    REFUSED_IN_ANSWER[(method.upper(), path)] = check
+
+
 def allow(role: str, method: str, path: str, reason: str, variant: str | None = None) -> None:
     ALLOWED.append(Allowance(role, method.upper(), path, reason, variant))
 
@@ -494,6 +503,9 @@ class World:
         self.tokens: dict[str, str] = {}
         self.objects: dict[str, Any] = {}
         self.secrets: dict[str, list[str]] = {}  # family → strings no other family may receive
+        #: headers every call carries besides the role's token, set by seeders (a gate device's
+        #: ``X-Device-Key`` of school A: its endpoint is reached by the device, whoever calls)
+        self.extra_headers: dict[str, str] = {}
 
     # -- people
     def phone(self) -> str:
@@ -524,7 +536,7 @@ class World:
         return self.tokens[role]
 
     def headers(self, role: str) -> dict:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+        return {"Authorization": f"Bearer {self.tokens[role]}", **self.extra_headers}
 
     # -- the seed
     def seed(self) -> "World":
