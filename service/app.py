@@ -8,6 +8,7 @@ import logging
 from flask import Flask, request
 
 from . import inputs, jobs, realtime
+from .accounts import logic as accounts
 from .accounts.logic import LogSmsSender
 from .config import Config
 from .db import db, init_database
@@ -80,7 +81,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     app.json.sort_keys = False
     app.extensions["lienlac.sms"] = LogSmsSender()
 
-    init_database(config.database_url)
+    init_database(config.database_url, config.db_pool_size)
     jobs.configure(app, config.redis_url, inline=config.jobs_inline)
 
     @app.before_request
@@ -101,9 +102,10 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     register_error_handlers(app)  # after flask-smorest's, so the API.md envelope wins
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
-    from . import api_import, health
+    from . import health
     from .accounts import api as api_accounts
     from .roster import api as api_roster
+    from .roster.oneroster import api as api_import
 
     app.register_blueprint(health.bp)
     for blp in (*api_accounts.blueprints, *api_roster.blueprints, *api_import.blueprints):
@@ -123,6 +125,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     if config.trusted_proxies:  # behind a load balancer: the client address is in X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     api_accounts.apply_rate_limits(app, limiter, config)
+    realtime.set_session_checks(app, accounts.socket_identity, accounts.session_is_live)
     if web:
         realtime.init_app(app, config)
     else:

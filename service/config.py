@@ -65,6 +65,8 @@ class Config:
     socket_sweep_seconds: float = 1.0  # how often a web process drops sockets whose token expired
     socket_revalidate_seconds: float = 30.0  # how often it re-checks every local socket's session
     socketio_async_mode: str = "threading"
+    presence_refresh_seconds: float = 60.0  # each web process re-stamps its sockets; 3 periods = gone
+    db_pool_size: int = 32  # PostgreSQL connections per process
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
     rq_maintenance_interval: int = 60  # seconds: how soon a dead worker's jobs are requeued
     rq_monitor_interval: int = 10
@@ -106,6 +108,8 @@ class Config:
             auth_failure_window_seconds=int(env.get("AUTH_FAILURE_WINDOW_SECONDS", 24 * 3600)),
             auth_lockout_seconds=int(env.get("AUTH_LOCKOUT_SECONDS", 24 * 3600)),
             socket_sweep_seconds=float(env.get("SOCKET_SWEEP_SECONDS", 1.0)),
+            presence_refresh_seconds=float(env.get("PRESENCE_REFRESH_SECONDS", 60)),
+            db_pool_size=int(env.get("DB_POOL_SIZE", 32)),
             socket_revalidate_seconds=float(env.get("SOCKET_REVALIDATE_SECONDS", 30.0)),
             socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),

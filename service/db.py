@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
-import os
 from pathlib import Path
 
 import peewee
@@ -34,7 +33,7 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
-def make_database(url: str) -> peewee.Database:
+def make_database(url: str, pool_size: int = 32) -> peewee.Database:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path not in (":memory:", ""):
@@ -55,7 +54,7 @@ def make_database(url: str) -> peewee.Database:
         name = params.pop("database")
         return PooledPostgresqlDatabase(
             name,
-            max_connections=int(os.environ.get("DB_POOL_SIZE", 32)),
+            max_connections=pool_size,
             stale_timeout=300,
             timeout=30,
             **params,
@@ -63,8 +62,8 @@ def make_database(url: str) -> peewee.Database:
     raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
 
 
-def init_database(url: str) -> peewee.Database:
-    database = make_database(url)
+def init_database(url: str, pool_size: int = 32) -> peewee.Database:
+    database = make_database(url, pool_size)
     db.initialize(database)
     return database
 

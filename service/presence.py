@@ -2,21 +2,53 @@
 
 With Redis: a hash per user (``lienlac:presence:<user_id>``: socket id → last-seen unix time).
 A socket is written when it connects, removed when it disconnects, and every web process
-re-stamps its open sockets every ``PRESENCE_REFRESH_SECONDS`` (default 60). An entry older than
+re-stamps its open sockets every ``presence_refresh_seconds`` (``PRESENCE_REFRESH_SECONDS``, default 60). An entry older than
 three refresh periods counts as gone, so a web process that dies without cleaning up (SIGKILL,
 lost machine) stops keeping anyone "online" within minutes; the hash expires on its own too.
-Without Redis (one process): the socket server's own table.
+Without Redis (one process): this process's own table of sockets, kept here by the socket server
+(``add_local`` / ``remove_local``).
 """
 from __future__ import annotations
 
-import os
+import threading
 import time
 
-from . import jobs, realtime
+from flask import current_app, has_app_context
+
+from . import jobs
+
+_lock = threading.Lock()
+_local_sids: dict[int, set[str]] = {}  # this process's open sockets by user id
+
+
+def add_local(user_id: int, sid: str) -> None:
+    with _lock:
+        _local_sids.setdefault(int(user_id), set()).add(sid)
+
+
+def remove_local(user_id: int, sid: str) -> None:
+    with _lock:
+        sids = _local_sids.get(int(user_id), set())
+        sids.discard(sid)
+        if not sids:
+            _local_sids.pop(int(user_id), None)
+
+
+def is_connected_here(user_id: int) -> bool:
+    with _lock:
+        return bool(_local_sids.get(int(user_id)))
+
+
+def local_sockets() -> dict[int, set[str]]:
+    """This process's sockets by user id (a copy)."""
+    with _lock:
+        return {user_id: set(sids) for user_id, sids in _local_sids.items()}
 
 
 def refresh_seconds() -> float:
-    return float(os.environ.get("PRESENCE_REFRESH_SECONDS", 60))
+    if has_app_context():
+        return float(current_app.config["LIENLAC"].presence_refresh_seconds)
+    return 60.0
 
 
 def stale_seconds() -> float:
@@ -66,7 +98,7 @@ def online_users(user_ids) -> set[int]:
         return set()
     redis = jobs.redis_connection()
     if redis is None:
-        return {u for u in ids if realtime.is_connected_here(u)}
+        return {u for u in ids if is_connected_here(u)}
     cutoff = time.time() - stale_seconds()
     online: set[int] = set()
     for start in range(0, len(ids), 1000):
@@ -100,7 +132,7 @@ def sockets_of(user_ids) -> dict[int, list[str]]:
         return {}
     redis = jobs.redis_connection()
     if redis is None:
-        local = realtime.local_sockets()
+        local = local_sockets()
         return {u: sorted(local[u]) for u in ids if local.get(u)}
     cutoff = time.time() - stale_seconds()
     out: dict[int, list[str]] = {}

@@ -34,15 +34,16 @@ import time
 from flask import current_app, has_app_context, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
+from . import jobs, presence
 from .apidocs import socket_event
-from .db import on_commit
+from .db import connection, on_commit
+from .errors import ApiError, Unauthorized
 
 log = logging.getLogger("lienlac.realtime")
 
 socketio = SocketIO()
 _external: dict = {"emitter": None, "url": None}
-_presence_lock = threading.Lock()
-_local_sids: dict[int, set[str]] = {}
+_lock = threading.Lock()
 _refresher: dict = {"pid": None}
 #: this process's sockets: sid → (user_id, family, expiry as unix time)
 _local_sessions: dict[str, tuple[int, str, float]] = {}
@@ -143,33 +144,24 @@ def _emit_now(room: str, event: str, data) -> None:
         log.debug("no socket server: dropped an event", extra={"event": event})
 
 
-def is_connected_here(user_id: int) -> bool:
-    with _presence_lock:
-        return bool(_local_sids.get(int(user_id)))
-
-
-def local_sockets() -> dict[int, set[str]]:
-    """This process's sockets by user id (a copy)."""
-    with _presence_lock:
-        return {user_id: set(sids) for user_id, sids in _local_sids.items()}
-
-
 def _start_presence_refresher() -> None:
     """With Redis, keep this process's sockets fresh in the shared presence table."""
-    from . import jobs, presence
-
     if jobs.redis_connection() is None or _refresher["pid"] == os.getpid():
         return
-    with _presence_lock:
+    with _lock:
         if _refresher["pid"] == os.getpid():
             return
         _refresher["pid"] = os.getpid()
 
+    app = current_app._get_current_object()
+    with app.app_context():
+        period = presence.refresh_seconds()
+
     def loop():
         while True:
-            socketio.sleep(presence.refresh_seconds())
+            socketio.sleep(period)
             try:
-                presence.refresh(local_sockets())
+                presence.refresh(presence.local_sockets())
                 _refresh_sessions()
             except Exception:  # noqa: BLE001 - Redis may be briefly away; try again next round
                 log.warning("presence refresh failed", exc_info=True)
@@ -192,56 +184,43 @@ def _register_connection_handlers() -> None:
 
     @socketio.on("connect")
     def _connect(auth=None):
-        from . import presence
-        from .accounts import logic as accounts
-        from .db import connection
-        from .errors import ApiError
-
         token = auth.get("token") if isinstance(auth, dict) else None
         if not token or not isinstance(token, str):
             message = "Connect with auth: {token: <access_token>}."
             raise ConnectionRefusedError(message, {"code": "unauthorized", "message": message})
         try:
             with connection():
-                user, claims = accounts.user_from_token(token)
-                family, expires = str(claims["fam"]), float(claims["exp"])
+                user_id, family, expires = _sessions().identify(token)
                 # registered before the re-check below: a revocation committed meanwhile either
                 # finds this socket in the registry or is seen by the re-check
-                _register_session(user.id, request.sid, family, expires)
-                if not _session_alive(user.id, family, expires):
-                    raise accounts.Unauthorized("The session has ended.")
-                request.environ["lienlac.user_id"] = user.id
+                _register_session(user_id, request.sid, family, expires)
+                if not _session_alive(user_id, family, expires):
+                    raise Unauthorized("The session has ended.")
+                request.environ["lienlac.user_id"] = user_id
                 request.environ["lienlac.family"] = family
                 request.environ["lienlac.expires"] = expires
-                join_room(user_room(user.id))
+                join_room(user_room(user_id))
                 for hook in _connect_hooks:
-                    hook(user.id, request.sid)
+                    hook(user_id, request.sid)
         except ApiError as exc:
             _forget_session(request.sid)
             raise ConnectionRefusedError(exc.message, {"code": exc.code, "message": exc.message}) from None
         except Exception:
             _forget_session(request.sid)
             raise
-        with _presence_lock:
-            _local_sids.setdefault(user.id, set()).add(request.sid)
-        presence.mark_online(user.id, request.sid)
+        presence.add_local(user_id, request.sid)
+        presence.mark_online(user_id, request.sid)
         _start_presence_refresher()
         _start_sweeper()
         return True
 
     @socketio.on("disconnect")
     def _disconnect(*_args):
-        from . import presence
-
         _forget_session(request.sid)
         user_id = request.environ.get("lienlac.user_id")
         if user_id is None:
             return
-        with _presence_lock:
-            sids = _local_sids.get(user_id, set())
-            sids.discard(request.sid)
-            if not sids:
-                _local_sids.pop(user_id, None)
+        presence.remove_local(user_id, request.sid)
         presence.mark_offline(user_id, request.sid)
 
     @socketio.on("ping")
@@ -280,8 +259,6 @@ def socket_user_id() -> int | None:
         return None
     family = request.environ.get("lienlac.family")
     expires = request.environ.get("lienlac.expires", 0.0)
-    from .db import connection
-
     with connection():
         alive = _session_alive(user_id, family, expires)
     if not alive:
@@ -309,9 +286,7 @@ def _sessions_key(user_id) -> str:
 
 
 def _register_session(user_id: int, sid: str, family: str, expires: float) -> None:
-    from . import jobs, presence
-
-    with _presence_lock:
+    with _lock:
         _local_sessions[sid] = (int(user_id), family, expires)
     redis = jobs.redis_connection()
     if redis is not None:
@@ -323,10 +298,8 @@ def _register_session(user_id: int, sid: str, family: str, expires: float) -> No
 
 def _refresh_sessions() -> None:
     """Keep this process's entries in the registry alive (they expire with presence)."""
-    from . import jobs, presence
-
     redis = jobs.redis_connection()
-    with _presence_lock:
+    with _lock:
         by_user: dict[int, dict[str, str]] = {}
         for sid, (user_id, family, _exp) in _local_sessions.items():
             by_user.setdefault(user_id, {})[sid] = family
@@ -340,9 +313,7 @@ def _refresh_sessions() -> None:
 
 
 def _forget_session(sid: str) -> None:
-    from . import jobs
-
-    with _presence_lock:
+    with _lock:
         entry = _local_sessions.pop(sid, None)
     if entry is None:
         return
@@ -354,16 +325,31 @@ def _forget_session(sid: str) -> None:
             log.warning("could not forget a socket session", exc_info=True)
 
 
-def _session_alive(user_id: int, family: str | None, expires: float) -> bool:
-    """Cheap: the expiry in memory, then two primary-key reads (a database connection must be open)."""
-    from .accounts.models import RevokedFamily, User
+class SessionChecks:
+    """How sockets are authenticated, given by the app (accounts): the core knows no accounts.
 
+    ``identify(token) -> (user_id, family, expires)`` raises an ``ApiError`` for a bad token;
+    ``alive(user_id, family) -> bool`` answers whether that session still stands (a connection is open).
+    """
+
+    def __init__(self, identify, alive):
+        self.identify = identify
+        self.alive = alive
+
+
+def set_session_checks(app, identify, alive) -> None:
+    app.extensions["lienlac.socket_sessions"] = SessionChecks(identify, alive)
+
+
+def _sessions() -> SessionChecks:
+    return current_app.extensions["lienlac.socket_sessions"]
+
+
+def _session_alive(user_id: int, family: str | None, expires: float) -> bool:
+    """Cheap: the expiry in memory, then the accounts' check (primary-key reads)."""
     if family is None or expires <= _now():
         return False
-    user = User.select(User.is_active).where(User.id == user_id).first()
-    if user is None or not user.is_active:
-        return False
-    return not RevokedFamily.select().where(RevokedFamily.family == family).exists()
+    return _sessions().alive(user_id, family)
 
 
 def _drop(sid: str) -> None:
@@ -377,8 +363,6 @@ def _drop(sid: str) -> None:
 def disconnect_sessions(user_id: int, family: str | None = None, keep_family: str | None = None) -> int:
     """Disconnect the user's sockets on every web process: those of ``family`` when given, else all
     but ``keep_family``'s. Call after the revocation is committed. Returns how many were asked to go."""
-    from . import jobs
-
     try:
         redis = jobs.redis_connection()
         if redis is not None:
@@ -386,7 +370,7 @@ def disconnect_sessions(user_id: int, family: str | None = None, keep_family: st
             sessions = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
                         for k, v in raw.items()}
         else:
-            with _presence_lock:
+            with _lock:
                 sessions = {sid: fam for sid, (uid, fam, _exp) in _local_sessions.items() if uid == int(user_id)}
         doomed = [sid for sid, fam in sessions.items()
                   if (family is None or fam == family) and (keep_family is None or fam != keep_family)]
@@ -400,11 +384,9 @@ def disconnect_sessions(user_id: int, family: str | None = None, keep_family: st
 
 def sweep_sessions(revalidate: bool = False) -> int:
     """Drop this process's sockets whose access token expired (and, with ``revalidate``, whose session
-    ended). Run by the sweeper; returns how many were dropped."""
-    from .db import connection
-
+    ended). Run by the sweeper (in an app context); returns how many were dropped."""
     now = _now()
-    with _presence_lock:
+    with _lock:
         sessions = dict(_local_sessions)
     doomed = {sid for sid, (_u, _f, expires) in sessions.items() if expires <= now}
     if revalidate and sessions:
@@ -424,10 +406,11 @@ def sweep_sessions(revalidate: bool = False) -> int:
 def _start_sweeper() -> None:
     if _sweeper["pid"] == os.getpid():
         return
-    with _presence_lock:
+    with _lock:
         if _sweeper["pid"] == os.getpid():
             return
         _sweeper["pid"] = os.getpid()
+    app = current_app._get_current_object()
 
     def loop():
         last_check = time.monotonic()
@@ -437,7 +420,8 @@ def _start_sweeper() -> None:
                 revalidate = time.monotonic() - last_check >= _sweeper["revalidate"]
                 if revalidate:
                     last_check = time.monotonic()
-                sweep_sessions(revalidate)
+                with app.app_context():
+                    sweep_sessions(revalidate)
             except Exception:  # noqa: BLE001 - the database may be briefly away; try again
                 log.warning("socket sweep failed", exc_info=True)
 

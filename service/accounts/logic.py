@@ -18,10 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from peewee import IntegrityError
 
-from ..db import db, is_postgres, utcnow, write_transaction
+from .. import jobs, realtime
+from ..db import db, is_postgres, on_commit, utcnow, write_transaction
 from ..errors import Forbidden, RateLimited, Unauthorized, Unavailable, ValidationError
-from .models import OtpCode, RefreshToken, RevokedFamily, User
 from ..signals import logged_out
+from .models import OtpCode, RefreshToken, RevokedFamily, User
 
 log = logging.getLogger("lienlac.accounts")
 _hasher = PasswordHasher()
@@ -118,8 +119,6 @@ def _lockout_settings():
 
 
 def _redis_or_none():
-    from .. import jobs
-
     return jobs.redis_connection()
 
 
@@ -389,8 +388,6 @@ def logout(user: User, family: str, device_token: str | None = None) -> None:
 
 def _disconnect(user_id: int, family: str | None = None, keep_family: str | None = None) -> None:
     """After a revocation committed: its sockets go too, on every web process."""
-    from .. import realtime
-
     realtime.disconnect_sessions(user_id, family=family, keep_family=keep_family)
 
 
@@ -419,6 +416,20 @@ def user_from_token(token: str) -> tuple[User, dict]:
     if RevokedFamily.get_or_none(RevokedFamily.family == claims["fam"]) is not None:
         raise Unauthorized("The session has ended.")
     return user, claims
+
+
+def socket_identity(token: str) -> tuple[int, str, float]:
+    """For the socket server: ``(user_id, family, expiry as unix time)`` of a valid access token."""
+    user, claims = user_from_token(token)
+    return user.id, str(claims["fam"]), float(claims["exp"])
+
+
+def session_is_live(user_id: int, family: str) -> bool:
+    """The account is active and the session (token family) not revoked: two primary-key reads."""
+    user = User.select(User.is_active).where(User.id == user_id).first()
+    if user is None or not user.is_active:
+        return False
+    return not RevokedFamily.select().where(RevokedFamily.family == family).exists()
 
 
 def authenticate_request() -> User:
@@ -511,5 +522,10 @@ def deactivate_user(user_id: int, now: dt.datetime | None = None) -> None:
     """Lock an account out: it can no longer sign in, its sessions end and its sockets drop at once."""
     with write_transaction():
         User.update(is_active=False).where(User.id == user_id).execute()
-        revoke_other_sessions(user_id, None, reason="deactivated", now=now)
-    _disconnect(user_id)
+        end_all_sessions(user_id, reason="deactivated", now=now)
+
+
+def end_all_sessions(user_id: int, reason: str, now: dt.datetime | None = None) -> None:
+    """Revoke every session of the user; their sockets drop once the caller's transaction commits."""
+    revoke_other_sessions(user_id, None, reason=reason, now=now)
+    on_commit(_disconnect, user_id)

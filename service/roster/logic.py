@@ -551,6 +551,59 @@ def add_guardian_by_phone(student_id: int, phone: str, name: str, relationship: 
     return user, link
 
 
+def set_guardian_phone(student_id: int, guardian_id: int, phone: str) -> User:
+    """Give a guardian imported without a phone (an email-only OneRoster row) their phone number.
+
+    They then sign in by OTP with it, and later roster imports that carry the phone match the same
+    account. Only for an account whose every role and child is in this student's school, and that
+    has no phone yet; the number must be free.
+    """
+    from ..accounts.logic import normalize_phone
+
+    phone = normalize_phone(phone)
+    try:
+        with write_transaction():
+            student = get_student(student_id)
+            if not StudentGuardian.select().where((StudentGuardian.student == student_id)
+                                                  & (StudentGuardian.guardian == guardian_id)).exists():
+                raise NotFound("This person is not a guardian of this student.")
+            user = get_user(guardian_id)
+            school_id = student.school_id
+            elsewhere = (StaffRole.select().where((StaffRole.user == guardian_id)
+                                                  & (StaffRole.school != school_id)).exists()
+                         or StudentGuardian.select().join(Student).where(
+                             (StudentGuardian.guardian == guardian_id) & (Student.school != school_id)).exists())
+            if user.phone is not None or elsewhere:
+                raise Conflict("This guardian's phone number cannot be set here.",
+                               fields={"phone": ["Only a guardian without a phone, of this school only."]})
+            if User.select().where(User.phone == phone).exists():
+                raise Conflict("This phone number is already in use.", fields={"phone": ["Already used."]})
+            User.update(phone=phone).where((User.id == guardian_id) & User.phone.is_null()).execute()
+    except pw.IntegrityError as exc:  # the same number given at once to another account
+        raise Conflict("This phone number is already in use.", fields={"phone": ["Already used."]}) from exc
+    return get_user(guardian_id)
+
+
+def phoneless_guardian_invites(class_id: int, created_by: int | None,
+                               now: dt.datetime | None = None) -> list[dict]:
+    """A new invite code for each child of the class with a guardian who has no phone (imported from an
+    email-only roster row): the list a homeroom teacher prints and hands out. Each call makes new codes."""
+    rows = (StudentGuardian.select(StudentGuardian, Student, User)
+            .join(Student, on=(StudentGuardian.student == Student.id))
+            .switch(StudentGuardian).join(User, on=(StudentGuardian.guardian == User.id))
+            .where((Student.school_class == class_id) & User.phone.is_null())
+            .order_by(Student.name, Student.id, User.name, User.id))
+    out = []
+    with write_transaction():
+        for link in rows:
+            code, invite = create_invite(link.student_id, created_by, link.relationship, now)
+            out.append({"student_id": link.student_id, "student_name": link.student.name,
+                        "guardian_id": link.guardian_id, "guardian_name": link.guardian.name,
+                        "guardian_email": link.guardian.email, "relationship": link.relationship,
+                        "code": code, "expires_at": invite.expires_at})
+    return out
+
+
 def unlink_guardian(student_id: int, guardian_id: int) -> None:
     removed = StudentGuardian.delete().where((StudentGuardian.student == student_id)
                                              & (StudentGuardian.guardian == guardian_id)).execute()

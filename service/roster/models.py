@@ -109,7 +109,7 @@ class InviteCode(BaseModel):
 
 
 class RosterImport(BaseModel):
-    """A OneRoster upload and the background job importing it (``service.oneroster``)."""
+    """A OneRoster upload and the background job importing it (``service.roster.oneroster``)."""
 
     id = pw.BigAutoField()
     school = pw.ForeignKeyField(School, backref="roster_imports", on_delete="CASCADE")
@@ -119,6 +119,8 @@ class RosterImport(BaseModel):
     payload = pw.BlobField(null=True)  # the uploaded zip; dropped once the import has finished
     counts = pw.TextField(null=True)  # JSON: {kind: {created, updated, unchanged, removed}}
     errors = pw.TextField(null=True)  # JSON: [{file, line, column, message}]
+    warnings = pw.TextField(null=True)  # JSON: [{file, line, column, message}] (what was not imported)
+    dry_run = pw.BooleanField(default=False)  # the plan only: nothing is written
     created_at = pw.DateTimeField(default=utcnow)
     started_at = pw.DateTimeField(null=True)
     finished_at = pw.DateTimeField(null=True)

@@ -14,7 +14,7 @@ import pytest
 import socketio
 from werkzeug.serving import make_server
 
-from service import realtime
+from service import presence, realtime
 from service.accounts import logic as accounts
 from service.db import write_transaction
 
@@ -123,7 +123,7 @@ def test_an_event_on_an_ended_session_is_refused_before_the_disconnect_arrives(a
     assert ack == {"error": {"code": "unauthorized", "message": "Not connected."}}
     assert bodies(client, world, conv) == []
     wait_for(lambda: not s.connected, timeout=15, message="the socket to be dropped")
-    wait_for(lambda: not realtime.is_connected_here(world.g1.id), timeout=15, message="the user to go offline")
+    wait_for(lambda: not presence.is_connected_here(world.g1.id), timeout=15, message="the user to go offline")
 
 
 def test_password_change_drops_every_other_session_socket_and_keeps_this_one(app, client, world, url, socks):

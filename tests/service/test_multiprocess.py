@@ -87,7 +87,7 @@ def cluster(pg_url, redis_url, make_config, tmp_path):
     """This process shares the database, Redis, secret and Socket.IO channel with the ones it starts."""
     truncate_all(pg_url)
     config = make_config(pg_url, redis_url=redis_url, secret_key=SHARED_SECRET, jobs_inline=False,
-                         socketio_channel=unique_channel())
+                         socketio_channel=unique_channel(), presence_refresh_seconds=1)  # read presence as the servers
     env = process_env(pg_url, redis_url, tmp_path, SOCKETIO_CHANNEL=config.socketio_channel,
                       PRESENCE_REFRESH_SECONDS=1)
     with shared_app(config) as app:
@@ -95,8 +95,7 @@ def cluster(pg_url, redis_url, make_config, tmp_path):
 
 
 @pytest.fixture
-def procs(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRESENCE_REFRESH_SECONDS", "1")  # this process reads presence like the servers
+def procs(tmp_path):
     processes = Processes(tmp_path)
     clients: list[Client] = []
     processes.clients = clients

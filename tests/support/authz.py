@@ -542,7 +542,7 @@ class World:
     def seed(self) -> "World":
         from messaging import logic as messaging
         from notifications import announcements, logic as notifications
-        from service import oneroster
+        from service.roster import oneroster
         from service.accounts import logic as accounts
         from service.roster import logic as roster
         from service.roster.models import School
@@ -708,8 +708,20 @@ def _message_id(w, family):
     return (w.objects["message_b"] if family == "b" else w.objects["message_a"])["id"]
 
 
+@seeder
+def _phoneless_guardian(w):
+    """A guardian imported without a phone (a OneRoster email-only parent): an admin may give one, and the
+    guardian links of that path name them (removing them works as well)."""
+    from service.accounts.models import User
+    from service.roster import logic as roster
+
+    user = User.create(name="Ông Nội", phone=None, email=f"ong-noi-{uuid.uuid4().hex[:8]}@example.vn")
+    roster.link_guardian(w.objects["child_a"].id, user.id, "grandparent")
+    w.objects["phoneless_guardian_a"] = user
+
+
 given("user_id", under="/students/{student_id}/guardians/")(
-    lambda w, family: w.roles["guardian_other_family" if family == "b" else "guardian_a"].id)
+    lambda w, family: w.roles["guardian_other_family"].id if family == "b" else w.objects["phoneless_guardian_a"].id)
 given("user_id", under="/schools/{school_id}/staff/")(lambda w, family: w.roles["spare_teacher_a"].id)
 given("teacher_id", under="/classes/{class_id}/teachers/")(lambda w, family: w.roles["subject_teacher_a"].id)
 # body fields
