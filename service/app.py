@@ -113,6 +113,8 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
         setup = getattr(_optional_module(f"{package}.setup"), "init_app", None)
         if setup:
             setup(app, config)
+    for blp in _blueprints(_optional_module("contactbook.api_grades")):  # grades, remarks, report
+        api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
 
     # login and OTP limits per phone number and per client address (Redis storage when configured)
     limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=config.redis_url or "memory://",

@@ -30,7 +30,7 @@ from peewee import Case, fn
 
 from . import roster
 from .errors import Forbidden, NotFound
-from .models import STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, User
+from .models import STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term, User
 
 _ROLE_BITS = {"admin": 1, "teacher": 2, "cafeteria": 4}
 _MAX_ID = 2**63
@@ -265,6 +265,15 @@ def year_for(user: User | int, year_id: int, roles: Iterable[str] = ("admin",)) 
     if year is None:  # pragma: no cover - school_for already answered
         raise NotFound("No such school year.")
     return year
+
+
+def term_for(user: User | int, term_id: int, roles: Iterable[str] = ("admin",)) -> Term:
+    """A term for ``roles`` in its school (same answers as ``school_for``; no such term → 404 too)."""
+    term = Term.get_or_none(Term.id == int(term_id)) if _valid_id(term_id) else None
+    school_for(user, SchoolYear.get_by_id(term.school_year_id).school_id if term else None, roles)
+    if term is None:  # pragma: no cover - school_for already answered
+        raise NotFound("No such term.")
+    return term
 
 
 def require_staff_role(user: User | int, roles: Iterable[str] = ("admin",)) -> None:
