@@ -25,6 +25,7 @@ from decimal import Decimal
 
 import peewee as pw
 
+import notifications
 from service import roster
 from service.db import db, is_postgres, utcnow, write_transaction
 from service.errors import NotFound, ValidationError
@@ -44,7 +45,8 @@ MIN_REGULAR = 2  # and its least
 def class_subjects(class_id: int) -> dict[str, str]:
     """``{subject_key: name}``: the subjects the class's teachers teach and those set up for grading."""
     out: dict[str, str] = {}
-    for row in ClassTeacher.select(ClassTeacher.subject).where(ClassTeacher.school_class == class_id).order_by(ClassTeacher.id):
+    teachers = ClassTeacher.select(ClassTeacher.subject).where(ClassTeacher.school_class == class_id)
+    for row in teachers.order_by(ClassTeacher.id):
         if row.subject.strip():
             out.setdefault(c22.subject_key(row.subject), row.subject.strip())
     for row in GradeSubject.select().where(GradeSubject.school_class == class_id).order_by(GradeSubject.id):
@@ -162,7 +164,7 @@ def _format(value) -> str:
     return value if isinstance(value, str) else f"{value:.1f}"
 
 
-def _check_scores(rules: SubjectRules, kind, slot, scores, class_student_ids: set[int]) -> tuple[int, list[tuple[int, object]]]:
+def _check_scores(rules: SubjectRules, kind, slot, scores, class_student_ids: set[int]) -> tuple[int, list[tuple]]:
     """Validate a whole request (nothing is stored unless all of it is valid)."""
     problems: dict = {}
     if kind not in GRADE_KINDS:
@@ -277,13 +279,11 @@ def publish(user: User, class_id: int, term_id, subject: str) -> dict:
 def _notify(guardian_ids, vi_title, vi_body, en_title, en_body, klass, term, subject) -> None:
     if not guardian_ids:
         return
-    from notifications.logic import notify
-
     names = {"subject": subject, "term": term.name, "klass": klass.name}
     texts = {"vi": (vi_title.format(**names), vi_body.format(**names)),
              "en": (en_title.format(**names), en_body.format(**names))}
-    notify(guardian_ids, "grade", texts["vi"][0], texts["vi"][1],
-           data={"type": "grades", "id": term.id, "class_id": str(klass.id), "subject": subject}, texts=texts)
+    notifications.notify(guardian_ids, "grade", texts["vi"][0], texts["vi"][1], texts=texts,
+                         data={"type": "grades", "id": term.id, "class_id": str(klass.id), "subject": subject})
 
 
 def _notify_change(klass, term, subject, student_ids) -> None:
@@ -419,11 +419,13 @@ def class_grade_book(user: User, class_id: int, term_id, subject: str) -> dict:
         rows[row.student_id].append(row)
     pub = GradePublication.get_or_none((GradePublication.school_class == klass.id)
                                        & (GradePublication.term == term.id) & (GradePublication.subject == subject))
-    students = Student.select(Student.id, Student.name).where(Student.school_class == klass.id).order_by(Student.name, Student.id)
+    students = (Student.select(Student.id, Student.name).where(Student.school_class == klass.id)
+                .order_by(Student.name, Student.id))
     items = []
     for s in students:
         view = subject_view(rules, rows.get(s.id, []))
-        items.append({"student_id": s.id, "name": s.name, **{k: view[k] for k in ("regular", "midterm", "final", "average")}})
+        items.append({"student_id": s.id, "name": s.name,
+                      **{k: view[k] for k in ("regular", "midterm", "final", "average")}})
     return {"class_id": klass.id, "term_id": term.id, **rules.view(),
             "published_at": pub.published_at if pub else None, "students": items}
 

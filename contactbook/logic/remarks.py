@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import notifications
 from service import roster
 from service.db import utcnow, write_transaction
 from service.errors import ValidationError
@@ -46,13 +47,11 @@ def _notify_guardians(student: Student, author: User, remark: Remark) -> None:
     guardians = roster.guardian_ids_of_student(student.id)
     if not guardians:
         return
-    from notifications.logic import notify
-
     preview = remark.body if len(remark.body) <= 120 else remark.body[:119] + "…"
     texts = {"vi": (f"Nhận xét về {student.name}", f"{author.name}: {preview}"),
              "en": (f"A remark about {student.name}", f"{author.name}: {preview}")}
-    notify(guardians, "grade", *texts["vi"], data={"type": "remark", "id": remark.id, "student_id": str(student.id)},
-           texts=texts)
+    notifications.notify(guardians, "grade", *texts["vi"], texts=texts,
+                         data={"type": "remark", "id": remark.id, "student_id": str(student.id)})
 
 
 def list_remarks(user: User, student_id: int, date_from: dt.date | None = None, date_to: dt.date | None = None,

@@ -210,3 +210,18 @@ def test_other_families_get_404(client, s):
     assert both.status_code == 422
     foreign = client.get(f"{API}/students/{a.id}/grades?term_id=999999", headers=headers(s.admin))
     assert foreign.status_code == 404
+
+
+def test_access_follows_the_roster_live(client, s):
+    a = s.students[0]
+    grade_subject(client, s.math, s.klass.id, s.term1.id, "Toán", {a.id: ([8, 8], 8, 8)})
+    publish(client, s.math, s.klass.id, s.term1.id, "Toán")
+    url = f"{API}/students/{a.id}/grades?term_id={s.term1.id}"
+    assert client.get(url, headers=headers(s.guardians[0])).status_code == 200
+    from service import roster
+
+    roster.unlink_guardian(a.id, s.guardians[0].id)
+    assert client.get(url, headers=headers(s.guardians[0])).status_code == 404
+    roster.remove_subject_teacher(s.klass.id, s.math.id, "Toán")
+    assert put_grades(client, s.math, s.klass.id, s.term1.id, "Toán", "final", [(a.id, 9)]).status_code == 404
+    assert Grade.get(Grade.kind == "final").score == 8
