@@ -95,7 +95,7 @@ def parse_score(value) -> Decimal:
         raise ValueError("A score is from 0 to 10.")
     if score != score.quantize(TENTH, rounding=decimal.ROUND_DOWN):
         raise ValueError("A score has at most one decimal.")
-    return score.quantize(TENTH)
+    return score.quantize(TENTH) + ZERO  # + 0 turns "-0" into 0.0
 
 
 def parse_mark(value) -> str:
