@@ -35,6 +35,11 @@ def test_drafts_never_reach_guardians_published_grades_do_once(client, s):
                                         "result": None}
     assert inbox(client, s.guardians[0]) == []
 
+    book = client.get(f"{API}/classes/{s.klass.id}/grades?term_id={s.term1.id}&subject=Toán",
+                      headers=headers(s.math)).get_json()
+    assert book["published_at"] is None and book["regular_slots"] == 4 and book["assessment"] == "score"
+    assert [(x["name"], x["average"]) for x in book["students"]] == [("Nguyễn Văn An", 8.3), ("Trần Thị Bình", 8.0)]
+
     resp = publish(client, s.math, s.klass.id, s.term1.id, "Toán")
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["newly_published"] is True and resp.get_json()["guardians_notified"] == 2
