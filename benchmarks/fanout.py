@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     from playhouse.db_url import parse
 
     from notifications import announcements
-    from notifications.fcm_testserver import FcmTestServer
+    from tests.support.fcm_server import FcmTestServer
     from notifications.models import Announcement, Notification
     from service import db as dbmod
     from service.app import create_app

@@ -234,7 +234,8 @@ def seed_lienlac(database_url: str, redis_url: str, channel: str, secret: str, s
     """A school with one class of ``sockets - 1`` students (one guardian each) and its teacher."""
     sys.path.insert(0, str(ROOT))
     from messaging import logic
-    from service import accounts, roster
+    from service.accounts import logic as accounts
+    from service.roster import logic as roster
     from service.app import create_app
     from service.config import Config
     from service.db import connection, migrate, write_transaction

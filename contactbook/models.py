@@ -8,7 +8,8 @@ from __future__ import annotations
 import peewee as pw
 
 from service.db import BaseModel, utcnow
-from service.models import SchoolClass, Student, Term, User
+from service.accounts.models import User
+from service.roster.models import SchoolClass, Student, Term
 
 
 # --- grades (Circular 22/2021/TT-BGDĐT) and remarks ---------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from service import permissions
 from service.errors import Forbidden
-from service.models import ClassTeacher
+from service.roster.models import ClassTeacher
 
 from .logic.circular22 import subject_key
 

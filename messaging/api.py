@@ -6,7 +6,7 @@ import io
 from flask import current_app, g, send_file
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.schemas import ErrorEnvelope, ListArgs
 
 from . import logic
@@ -199,7 +199,7 @@ def download(attachment_id):
 # --- office hours -------------------------------------------------------------------------------
 def _office_hours_view(user_id: int) -> dict:
     from . import officehours
-    from service import roster
+    from service.roster import logic as roster
 
     slots = logic.office_hours_of([user_id]).get(user_id, [])
     schools = [school for role, school in roster.staff_roles(user_id) if role == "teacher"]

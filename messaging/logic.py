@@ -40,7 +40,8 @@ from flask import current_app, has_app_context
 from peewee import Case, fn
 
 from service import jobs as jobs_mod
-from service import permissions, presence, realtime, roster
+from service import permissions, presence, realtime
+from service.roster import logic as roster
 from service.db import db, is_postgres, utcnow, write_transaction
 from service.errors import Conflict, Forbidden, NotFound, ValidationError
 from service.pagination import decode_cursor, encode_cursor

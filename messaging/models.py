@@ -9,7 +9,8 @@ from __future__ import annotations
 import peewee as pw
 
 from service.db import BaseModel, utcnow
-from service.models import School, SchoolClass, Student, User
+from service.accounts.models import User
+from service.roster.models import School, SchoolClass, Student
 
 KINDS = ("direct", "class")
 

@@ -19,7 +19,8 @@ import logging
 from peewee import fn
 
 from service import jobs as jobsmod
-from service import permissions, roster
+from service import permissions
+from service.roster import logic as roster
 from service.db import utcnow, write_transaction
 from service.errors import Conflict, Forbidden, NotFound, ValidationError
 

@@ -5,7 +5,7 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.accounts import login_required
+from service.accounts.logic import login_required
 from service.errors import NotFound
 from service.schemas import ErrorEnvelope
 

@@ -1,7 +1,7 @@
 """Build a firebase-admin App, optionally pointed at a non-Google FCM endpoint.
 
 Used by production code (the ``FCM_ENDPOINT`` / ``FIREBASE_CREDENTIALS`` settings)
-and by tests/benchmarks together with :mod:`notifications.fcm_testserver`.
+and by tests/benchmarks together with :mod:`tests.support.fcm_server`.
 
 firebase-admin has no public option for the FCM base URL.  Its messaging service is a
 per-App object (``messaging._get_messaging_service(app)``, cached on the App) whose

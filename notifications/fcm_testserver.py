@@ -30,7 +30,7 @@ Only 200 answers are recorded, so the SDK's own 500/503 retries don't double cou
 Note: the SDK (urllib3 Retry) itself retries 500/503 up to 4 times with backoff 0, 1, 2, 4 s,
 and also retries a 429 that carries Retry-After, sleeping Retry-After seconds each time.
 
-CLI:  python -m notifications.fcm_testserver --port 9099 --unavailable-rate 0.2 ...
+CLI:  python -m tests.support.fcm_server --port 9099 --unavailable-rate 0.2 ...
 """
 from __future__ import annotations
 
@@ -449,7 +449,7 @@ class FcmTestServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m notifications.fcm_testserver",
+    p = argparse.ArgumentParser(prog="python -m tests.support.fcm_server",
                                 description="Local FCM HTTP v1 compatible test server.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9099)

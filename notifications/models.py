@@ -4,7 +4,8 @@ from __future__ import annotations
 import peewee as pw
 
 from service.db import BaseModel, utcnow
-from service.models import School, User
+from service.accounts.models import User
+from service.roster.models import School
 
 
 class Device(BaseModel):

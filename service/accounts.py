@@ -18,10 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from peewee import IntegrityError
 
-from .db import db, is_postgres, utcnow, write_transaction
-from .errors import Unauthorized, ValidationError
+from ..db import db, is_postgres, utcnow, write_transaction
+from ..errors import Unauthorized, ValidationError
 from .models import OtpCode, RefreshToken, RevokedFamily, User
-from .signals import logged_out
+from ..signals import logged_out
 
 log = logging.getLogger("lienlac.accounts")
 _hasher = PasswordHasher()

@@ -6,9 +6,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, pre_load, validate
 
-from . import accounts, roster
-from .accounts import login_required
-from .schemas import ErrorEnvelope, Id
+from . import logic as accounts
+from ..roster import logic as roster
+from .logic import login_required
+from ..schemas import ErrorEnvelope, Id
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign in and tokens")
 me_blp = Blueprint("me", __name__, url_prefix="", description="The signed-in user")
@@ -179,8 +180,8 @@ def claim(body):
 
 def apply_rate_limits(app, limiter, config) -> None:
     """Login and OTP: per phone number and per client address."""
-    from .accounts import normalize_phone
-    from .errors import ApiError
+    from .logic import normalize_phone
+    from ..errors import ApiError
     from flask import request
 
     def phone_key() -> str:

@@ -7,7 +7,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from . import oneroster, permissions
-from .accounts import login_required
+from .accounts.logic import login_required
 from .schemas import ErrorEnvelope, Id, UtcDateTime
 
 blp = Blueprint("roster_import", __name__, url_prefix="", description="OneRoster roster import (school admins)")

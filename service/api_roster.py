@@ -21,16 +21,17 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from . import permissions, roster
-from .accounts import login_required
-from .errors import Forbidden
+from .. import permissions
+from . import logic as roster
+from ..accounts.logic import login_required
+from ..errors import Forbidden
 from .models import SchoolClass, SchoolYear, StaffRole, Student
-from .pagination import paginate_by_id
-from .schemas import ErrorEnvelope, ListArgs
-from .schemas_roster import (ClassIn, ClassListArgs, ClassOut, ClassPage, ClassPatch, ClassTeacherDeleteArgs,
-                             ClassTeacherIn, GuardianIn, GuardianOut, GuardianPage, InviteIn, InviteOut, SchoolOut,
-                             StaffDeleteArgs, StaffIn, StaffListArgs, StaffOut, StaffPage, StudentIn, StudentListArgs,
-                             StudentOut, StudentPage, StudentPatch, TermIn, TermOut, YearIn, YearOut, YearPage)
+from ..pagination import paginate_by_id
+from ..schemas import ErrorEnvelope, ListArgs
+from .schemas import (ClassIn, ClassListArgs, ClassOut, ClassPage, ClassPatch, ClassTeacherDeleteArgs,
+                      ClassTeacherIn, GuardianIn, GuardianOut, GuardianPage, InviteIn, InviteOut, SchoolOut,
+                      StaffDeleteArgs, StaffIn, StaffListArgs, StaffOut, StaffPage, StudentIn, StudentListArgs,
+                      StudentOut, StudentPage, StudentPatch, TermIn, TermOut, YearIn, YearOut, YearPage)
 
 schools_blp = Blueprint("roster_schools", __name__, url_prefix="",
                         description="Schools, school years and terms, staff (school admin)")

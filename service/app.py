@@ -8,7 +8,7 @@ import logging
 from flask import Flask, request
 
 from . import inputs, jobs, realtime
-from .accounts import LogSmsSender
+from .accounts.logic import LogSmsSender
 from .config import Config
 from .db import db, init_database
 from .errors import register_error_handlers
@@ -101,7 +101,9 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     register_error_handlers(app)  # after flask-smorest's, so the API.md envelope wins
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
-    from . import api_accounts, api_import, api_roster, health
+    from . import api_import, health
+    from .accounts import api as api_accounts
+    from .roster import api as api_roster
 
     app.register_blueprint(health.bp)
     for blp in (*api_accounts.blueprints, *api_roster.blueprints, *api_import.blueprints):

@@ -177,7 +177,7 @@ def docs(out):
 def create_school(name, admin_phone, admin_name, code, timezone):
     """Create a school and its first admin (an operator task: the API has no POST /schools)."""
     from . import db as dbmod
-    from . import roster
+    from .roster import logic as roster
     from .errors import ApiError
 
     app = _app()

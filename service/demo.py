@@ -8,7 +8,7 @@ import datetime as dt
 import secrets
 from zoneinfo import ZoneInfo
 
-from . import roster
+from .roster import logic as roster
 from .db import write_transaction
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -29,7 +29,7 @@ def _password() -> str:
 
 def _free_phone(prefix: str) -> str:
     """A Vietnamese mobile number not taken yet (demo data may be seeded more than once)."""
-    from .models import User
+    from .accounts.models import User
 
     while True:
         phone = f"+84{prefix}{secrets.randbelow(10**7):07d}"

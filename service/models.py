@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from .db import BaseModel, utcnow
+from ..db import BaseModel, utcnow
 
 STAFF_ROLES = ("admin", "teacher", "cafeteria")
 

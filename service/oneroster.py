@@ -65,11 +65,12 @@ from typing import Iterable
 from peewee import chunked
 
 from . import jobs
-from .accounts import normalize_phone
+from .accounts.logic import normalize_phone
 from .db import db, is_postgres, utcnow, write_transaction
 from .errors import ApiError, NotFound, ValidationError
-from .models import (ClassTeacher, RosterImport, School, SchoolClass, SchoolYear, StaffRole, Student,
-                     StudentGuardian, Term, User)
+from .accounts.models import User
+from .roster.models import (ClassTeacher, RosterImport, School, SchoolClass, SchoolYear, StaffRole, Student,
+                            StudentGuardian, Term)
 
 log = logging.getLogger("lienlac.oneroster")
 

@@ -28,9 +28,11 @@ from typing import Iterable
 import peewee as pw
 from peewee import Case, fn
 
-from . import roster
+from .roster import logic as roster
 from .errors import Forbidden, NotFound
-from .models import STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term, User
+from .accounts.models import User
+from .roster.models import (STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
+                            Term)
 
 _ROLE_BITS = {"admin": 1, "teacher": 2, "cafeteria": 4}
 _MAX_ID = 2**63

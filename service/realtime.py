@@ -172,7 +172,8 @@ def _register_connection_handlers() -> None:
 
     @socketio.on("connect")
     def _connect(auth=None):
-        from . import accounts, presence
+        from . import presence
+        from .accounts import logic as accounts
         from .db import connection
         from .errors import ApiError
 

@@ -13,10 +13,11 @@ from typing import Iterable
 
 import peewee as pw
 
-from .db import utcnow, write_transaction
-from .errors import Conflict, NotFound, ValidationError
-from .models import (STAFF_ROLES, ClassTeacher, InviteCode, School, SchoolClass, SchoolYear, StaffRole,
-                     Student, StudentGuardian, Term, User)
+from ..db import utcnow, write_transaction
+from ..errors import Conflict, NotFound, ValidationError
+from ..accounts.models import User
+from .models import (STAFF_ROLES, ClassTeacher, InviteCode, School, SchoolClass, SchoolYear, StaffRole, Student,
+                     StudentGuardian, Term)
 
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
 INVITE_LIFETIME = dt.timedelta(days=30)
@@ -190,7 +191,7 @@ def create_student(school_id: int, name: str, class_id: int | None = None, natio
 
 
 def ensure_user(phone: str, name: str, password: str | None = None) -> User:
-    from .accounts import hash_password, normalize_phone
+    from ..accounts.logic import hash_password, normalize_phone
 
     phone = normalize_phone(phone)
     user = User.get_or_none(User.phone == phone)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, pre_load, validate
 
 from .models import STAFF_ROLES
-from .schemas import Id, ListArgs, UtcDateTime, page_schema
+from ..schemas import Id, ListArgs, UtcDateTime, page_schema
 
 
 class _Stripped(Schema):

@@ -97,7 +97,7 @@ def app(config):
 @pytest.fixture
 def fcm():
     """The local FCM-compatible server; the real firebase-admin SDK is pointed at it."""
-    from notifications.fcm_testserver import FcmTestServer
+    from tests.support.fcm_server import FcmTestServer
 
     with FcmTestServer(retry_after=0) as server:
         yield server

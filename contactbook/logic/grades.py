@@ -26,10 +26,11 @@ from decimal import Decimal
 import peewee as pw
 
 import notifications
-from service import roster
+from service.roster import logic as roster
 from service.db import db, is_postgres, utcnow, write_transaction
 from service.errors import NotFound, ValidationError
-from service.models import ClassTeacher, SchoolClass, SchoolYear, Student, Term, User
+from service.accounts.models import User
+from service.roster.models import ClassTeacher, SchoolClass, SchoolYear, Student, Term
 
 from .. import policy
 from ..models import ASSESSMENTS, GRADE_KINDS, Grade, GradeChange, GradePublication, GradeSubject

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 import notifications
-from service import roster
+from service.roster import logic as roster
 from service.db import utcnow, write_transaction
 from service.errors import ValidationError
-from service.models import Student, User
+from service.accounts.models import User
+from service.roster.models import Student
 from service.pagination import paginate_by_id
 
 from .. import policy

@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import logging
 
-from service.models import User
+from service.accounts.models import User
 
 from .. import policy
 from . import grades, remarks

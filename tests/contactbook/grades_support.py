@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import types
 
-from service import accounts, roster
+from service.accounts import logic as accounts
+from service.roster import logic as roster
 
 from ..support import factories
 

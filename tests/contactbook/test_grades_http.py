@@ -135,7 +135,7 @@ def test_wrong_students_slots_and_terms_answer_422(client, s):
         assert resp.status_code == 422, args
         assert field in resp.get_json()["error"]["fields"], (args, resp.get_json())
     other_year = s.make.school()
-    from service import roster
+    from service.roster import logic as roster
     import datetime as dt
     foreign_year = roster.create_school_year(other_year.id, "x", dt.date(2026, 9, 1), dt.date(2027, 5, 31))
     foreign_term = roster.create_term(foreign_year.id, "HK I", dt.date(2026, 9, 1), dt.date(2027, 1, 1))
@@ -223,7 +223,7 @@ def test_access_follows_the_roster_live(client, s):
     publish(client, s.math, s.klass.id, s.term1.id, "Toán")
     url = f"{API}/students/{a.id}/grades?term_id={s.term1.id}"
     assert client.get(url, headers=headers(s.guardians[0])).status_code == 200
-    from service import roster
+    from service.roster import logic as roster
 
     roster.unlink_guardian(a.id, s.guardians[0].id)
     assert client.get(url, headers=headers(s.guardians[0])).status_code == 404

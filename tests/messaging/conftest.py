@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from service import roster
+from service.roster import logic as roster
 
 # The smallest files of each accepted type (checked by content, not by name).
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"

@@ -20,8 +20,9 @@ import requests
 import socketio
 
 from messaging.models import Message
-from notifications.fcm_testserver import FcmTestServer
-from service import accounts, roster
+from tests.support.fcm_server import FcmTestServer
+from service.accounts import logic as accounts
+from service.roster import logic as roster
 from service.config import Config
 from service.db import connection
 

@@ -27,7 +27,7 @@ class _Factory:
 
         class Factory(factories.Factory):
             def user(self, name="Người dùng", password=None):
-                from service import roster
+                from service.roster import logic as roster
 
                 return roster.ensure_user(self.phone(), name, password)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 
 from notifications.models import Device
-from service import roster
+from service.roster import logic as roster
 from service.db import db, is_postgres
-from service.models import SchoolClass, Student, StudentGuardian, User
+from service.accounts.models import User
+from service.roster.models import SchoolClass, Student, StudentGuardian
 
 
 @dataclasses.dataclass

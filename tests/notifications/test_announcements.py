@@ -90,7 +90,7 @@ def test_who_may_announce(pclient, pmake):
     other_class = pmake.klass(school)
     pmake.guardian(pmake.student(other_class))
     subject_teacher = pmake.teacher(school)
-    from service import roster
+    from service.roster import logic as roster
 
     roster.assign_subject_teacher(klass.id, subject_teacher.id, "Toán")
     guardian_h = pmake.headers(fam["guardian"])

@@ -49,10 +49,10 @@ def rig(pg_url, make_config, redis_url, fcm, tmp_path):
         procs.append(proc)
         return proc
 
-    from service.accounts import start_session
+    from service.accounts.logic import start_session
 
     def headers(user_id):
-        from service.roster import get_user
+        from service.roster.logic import get_user
 
         return {"Authorization": f"Bearer {start_session(get_user(user_id))['access_token']}"}
 

@@ -13,7 +13,7 @@ import pytest
 from firebase_admin import exceptions, messaging
 
 from notifications.fcm_endpoint import firebase_app
-from notifications.fcm_testserver import FcmTestServer
+from tests.support.fcm_server import FcmTestServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
 
@@ -204,7 +204,7 @@ def test_token_endpoint(server):
 
 def test_command_line():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "notifications.fcm_testserver", "--port", "0",
+        [sys.executable, "-m", "tests.support.fcm_server", "--port", "0",
          "--token-error", "tok-cli=INVALID_ARGUMENT"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -310,7 +310,8 @@ def test_notify_large_list_is_planned_in_chunks(database_url, make_config, redis
     run here by a SimpleWorker so the smaller CHUNK applies); rerunning a chunk adds nothing."""
     from rq import SimpleWorker
 
-    from service import jobs, roster
+    from service import jobs
+    from service.roster import logic as roster
 
     from ..support.apps import running_app
     from ..support.servers import unique_channel
@@ -370,7 +371,7 @@ def test_push_respects_the_configured_rate(database_url, make_config, fcm):
                                  fcm_rate_per_second=10.0))
     with app.app_context():
         dbmod.db.connect(reuse_if_open=True)
-        from service import roster
+        from service.roster import logic as roster
 
         users = [roster.ensure_user(f"+8496{i:07d}", f"P {i}") for i in range(15)]
         for i, user in enumerate(users):
@@ -403,7 +404,7 @@ def test_service_account_file_goes_through_the_token_endpoint(database_url, make
     assert "lienlac-test" in app.extensions["lienlac.push"].description
     with app.app_context():
         dbmod.db.connect(reuse_if_open=True)
-        from service import roster
+        from service.roster import logic as roster
 
         user = roster.ensure_user("+84961234567", "P")
         logic.register_device(user.id, "token-cert-1", "ios")

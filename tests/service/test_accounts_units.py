@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from service import accounts
+from service.accounts import logic as accounts
 from service import db as dbmod
 from service.db import utcnow
 from service.errors import Unauthorized, ValidationError
-from service.models import OtpCode, RefreshToken, User
+from service.accounts.models import OtpCode, RefreshToken, User
 
 
 class Outbox:

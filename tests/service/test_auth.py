@@ -10,12 +10,14 @@ import re
 import jwt
 import pytest
 
-from service import accounts, roster
+from service.accounts import logic as accounts
+from service.roster import logic as roster
 from service import db as dbmod
 from service.app import create_app
 from service.db import utcnow
 from service.logs import JsonFormatter
-from service.models import OtpCode, RefreshToken, RevokedFamily, StudentGuardian, User
+from service.accounts.models import OtpCode, RefreshToken, RevokedFamily, User
+from service.roster.models import StudentGuardian
 from service.signals import logged_out
 
 API = "/api/v1"

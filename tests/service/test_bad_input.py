@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from service import roster
-from service.models import ClassTeacher, SchoolClass, Student, StudentGuardian, User
+from service.roster import logic as roster
+from service.accounts.models import User
+from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGuardian
 
 from ..support.oneroster_gen import write_roster
 from .test_oneroster import _rewrite

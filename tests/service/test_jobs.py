@@ -9,7 +9,8 @@ import uuid
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from service import accounts, jobs
+from service import jobs
+from service.accounts import logic as accounts
 from service.db import utcnow
 
 from ..support import sample_jobs

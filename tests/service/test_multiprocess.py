@@ -15,7 +15,8 @@ import pytest
 import requests
 import socketio
 
-from service import accounts, jobs, presence
+from service import jobs, presence
+from service.accounts import logic as accounts
 
 from ..support import sample_jobs
 from ..support.factories import Factory

@@ -12,9 +12,10 @@ import uuid
 
 import pytest
 
-from service import roster
-from service.models import (ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
-                            Term, User)
+from service.roster import logic as roster
+from service.accounts.models import User
+from service.roster.models import (ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student,
+                                   StudentGuardian, Term)
 from service.oneroster import RosterImportError, format_problem, import_roster
 
 from ..support.oneroster_gen import BAD_KINDS, SCHOOL_SID, write_roster

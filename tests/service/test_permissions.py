@@ -7,7 +7,9 @@ import types
 import pytest
 
 from service import db as dbmod
-from service import accounts, permissions, roster
+from service import permissions
+from service.accounts import logic as accounts
+from service.roster import logic as roster
 from service.errors import Forbidden, NotFound
 
 

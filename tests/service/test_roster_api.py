@@ -5,9 +5,10 @@ import datetime as dt
 
 import pytest
 
-from service import roster
+from service.roster import logic as roster
 from service.errors import ValidationError as ValidationError_
-from service.models import ClassTeacher, SchoolClass, StudentGuardian, Term, User
+from service.accounts.models import User
+from service.roster.models import ClassTeacher, SchoolClass, StudentGuardian, Term
 
 from .test_permissions import FastFactory
 

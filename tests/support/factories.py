@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import itertools
 
-from service import accounts, roster
+from service.accounts import logic as accounts
+from service.roster import logic as roster
 
 _seq = itertools.count(1)
 

@@ -2,7 +2,8 @@
 subprocesses run from the repository root, see servers.process_env)."""
 from __future__ import annotations
 
-from service import jobs, realtime, roster
+from service import jobs, realtime
+from service.roster import logic as roster
 
 
 @jobs.job
