@@ -9,7 +9,8 @@ Both set-ups run in the same invocation, on the same machine, with the same clie
   PostgreSQL database; one class channel whose members are the N connected sockets (a teacher and
   N-1 guardians), half on each process. M of them send ``message:send`` (acknowledged) in a closed
   loop: each sender waits for its ack before the next message. Every message is stored (seq under
-  the conversation lock), emitted to ``conversation:<id>`` on both processes and received by all N.
+  the conversation lock), emitted to the members' ``user:<id>`` rooms (computed from the roster per
+  message) on both processes and received by all N.
 * **bare**: two processes of a plain ``socketio.Server`` (same async mode, Redis manager on its own
   channel) that on ``message:send`` build a message of the same shape, emit it to a room with all N
   sockets and acknowledge. No database, no auth, no ordering.
@@ -313,7 +314,8 @@ def main(argv=None) -> int:
             conversation_id, tokens = seed_lienlac(database_url, args.redis_url, channel, secret, args.sockets)
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=args.redis_url, SECRET_KEY=secret,
                        SOCKETIO_CHANNEL=channel, SOCKETIO_ASYNC_MODE=args.async_mode, LOG_LEVEL="WARNING",
-                       LIENLAC_INSTANCE=str(tmp / "instance"), PYTHONPATH=str(ROOT))
+                       LIENLAC_INSTANCE=str(tmp / "instance"), PYTHONPATH=str(ROOT),
+                       MESSAGE_RATE_LIMIT="1000000 per minute")  # measure delivery, not the per-sender limit
             ports = [free_port(), free_port()]
             web = [start([sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(p),
                           "--no-migrate"], env, tmp / f"lienlac-{i}.log") for i, p in enumerate(ports)]

@@ -99,6 +99,8 @@ def list_messages(args, conversation_id):
 @blp.alt_response(404, schema=ErrorEnvelope, description=NOT_FOUND)
 @blp.alt_response(409, schema=ErrorEnvelope, description="this client_id was used for another conversation")
 @blp.alt_response(422, schema=ErrorEnvelope, description="empty or too long body, or a bad attachment")
+@blp.alt_response(429, schema=ErrorEnvelope, description="too many messages from the caller (HTTP and Socket.IO "
+                                                         "together, `MESSAGE_RATE_LIMIT`): wait `Retry-After` seconds")
 @login_required
 def send_message(body, conversation_id):
     """Send a message; it reaches every connected member (``message:new``) and pushes to the others."""
@@ -173,9 +175,14 @@ def receipts(args, conversation_id):
                                                             "WebP or PDF")
 @files_blp.alt_response(413, schema=ErrorEnvelope, description="a request far over the upload limit (more than 64 KiB "
                                                             "over): refused before it is read")
+@files_blp.alt_response(403, schema=ErrorEnvelope, description="an account with no role in a school and no linked child")
+@files_blp.alt_response(429, schema=ErrorEnvelope, description="the caller's upload quota for the last 24 hours is used "
+                                                            "(`UPLOAD_QUOTA_BYTES_PER_DAY`): wait `Retry-After` seconds")
 @login_required
 def upload(files):
-    """Upload a file (multipart field ``file``) to send with a message (``attachments: [id]``)."""
+    """Upload a file (multipart field ``file``) to send with a message (``attachments: [id]``).
+
+    A file not sent with a message within a day (`UNSENT_ATTACHMENT_SECONDS`) is deleted."""
     upload = files["file"]
     limit = current_app.config["LIENLAC"].max_upload_bytes
     data = upload.stream.read(limit + 1)

@@ -1,9 +1,13 @@
-"""Socket.IO: ``message:send``, ``message:read`` and ``typing`` from clients; the rooms a socket joins.
+"""Socket.IO: ``message:send``, ``message:read`` and ``typing`` from clients.
 
-A socket joins ``conversation:<id>`` for every conversation its user is in when it connects
-(``on_connect`` hook). Conversations that appear later reach its sockets through
-``logic.join_rooms`` (from whichever web process creates them) or, after a roster change, when
-the user lists conversations or acts in one ("join on demand" below).
+Sockets join no conversation rooms. Every messaging event goes to the ``user:<id>`` rooms of the
+conversation's members computed from the roster when it is sent (``logic.deliver``), and every
+client event checks membership again (``logic.conversation_for``): a socket whose user was unlinked
+from a child, removed from a class or school, or whose child moved class, hears nothing more of
+that conversation and cannot act in it, on whichever web process it is connected, at once.
+(The alternative, making sockets leave rooms on roster-change signals, would need a signal from
+every roster write, imports included, and the sockets' ids on other processes; one missed path
+would leak. Computing the audience per event has nothing to keep in step.)
 """
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from flask import request
 from marshmallow import EXCLUDE
 from marshmallow import ValidationError as SchemaError
 
-from service import presence, realtime
 from service.apidocs import socket_event
 from service.db import connection
 from service.errors import ApiError, ValidationError
@@ -34,6 +37,8 @@ def _error(exc: ApiError) -> dict:
     body = {"code": exc.code, "message": exc.message}
     if exc.fields:
         body["fields"] = exc.fields
+    if "Retry-After" in exc.headers:  # rate_limited: seconds to wait, as HTTP's Retry-After
+        body["retry_after"] = int(exc.headers["Retry-After"])
     return {"error": body}
 
 
@@ -61,30 +66,12 @@ def _handle(func, data):
         return {"error": {"code": "internal_error", "message": "Internal server error"}}
 
 
-def _ensure_joined(conversation_id: int) -> None:
-    """Join on demand: a member acting in a conversation whose room this socket is not in yet."""
-    room = logic.conversation_room(conversation_id)
-    if room not in (socketio.server.rooms(request.sid, namespace="/") or []):
-        socketio.server.enter_room(request.sid, room, namespace="/")
-
-
-# --- connect: join every conversation room of the user ---------------------------------------------
-@realtime.on_connect
-def _join_conversation_rooms(user_id: int, sid: str) -> None:
-    # Be visible to join_rooms() before reading the conversations: a conversation committed after
-    # the read below is then joined by its creator (realtime marks the socket online again later).
-    presence.mark_online(user_id, sid)
-    for room in logic.connect_rooms(user_id):
-        socketio.server.enter_room(sid, room, namespace="/")
-
-
 # --- client → server -------------------------------------------------------------------------------
 @socketio.on("message:send")
 def _message_send(data=None):
     def run(user_id, payload):
         body = _load(_send_schema, payload)
         conv = logic.conversation_for(user_id, body["conversation_id"])
-        _ensure_joined(conv.id)
         view, _created = logic.send_message(user_id, conv, body["client_id"], body["body"], body["attachments"])
         return {"message": logic.message_payload(view)}
 
@@ -96,7 +83,6 @@ def _message_read(data=None):
     def run(user_id, payload):
         body = _load(_read_schema, payload)
         conv = logic.conversation_for(user_id, body["conversation_id"])
-        _ensure_joined(conv.id)
         return {"up_to_seq": logic.mark_read(user_id, conv, body["up_to_seq"])}
 
     return _handle(run, data)
@@ -106,12 +92,9 @@ def _message_read(data=None):
 def _typing(data=None):
     def run(user_id, payload):
         body = _load(_typing_schema, payload)
-        room = logic.conversation_room(body["conversation_id"])
-        if room not in (socketio.server.rooms(request.sid, namespace="/") or []):
-            conv = logic.conversation_for(user_id, body["conversation_id"])  # 404 for non-members
-            _ensure_joined(conv.id)
-        socketio.emit("typing", {"conversation_id": str(body["conversation_id"]), "user_id": str(user_id)},
-                      to=room, skip_sid=request.sid)
+        conv = logic.conversation_for(user_id, body["conversation_id"])  # 404 for non-members
+        logic.deliver(logic.activity_audience(conv, user_id), "typing",
+                      {"conversation_id": str(conv.id), "user_id": str(user_id)}, skip_sid=request.sid)
         return None
 
     return _handle(run, data)
@@ -134,8 +117,10 @@ socket_event("message:new", "server", MessageEvent,
 socket_event("message:updated", "server", MessageEvent,
              "A message was edited (`edited_at`) or deleted (`deleted: true`, empty body, no attachments).")
 socket_event("message:read", "server", MessageReadEvent,
-             "A member's read mark moved up to `up_to_seq`.")
+             "A member's read mark moved up to `up_to_seq`. In a class channel a guardian's mark goes to the "
+             "teachers and the guardian's own devices only (as in `GET /conversations/{id}/receipts`).")
 socket_event("typing", "server", TypingEvent,
-             "A member is typing in the conversation (show it for a few seconds).")
+             "A member is typing in the conversation (show it for a few seconds). In a class channel a "
+             "guardian's typing reaches the teachers only.")
 socket_event("conversation:updated", "server", ConversationUpdatedEvent,
              "A class channel became announcement-only (only teachers post) or open again.")

@@ -39,14 +39,15 @@ import socketio as socketio_lib
 from flask import current_app, has_app_context
 from peewee import Case, fn
 
+import notifications
 from service import jobs as jobs_mod
-from service import permissions, presence, realtime
+from service import permissions, presence, ratelimit, realtime
 from service.roster import logic as roster
 from service.db import db, is_postgres, utcnow, write_transaction
-from service.errors import Conflict, Forbidden, NotFound, ValidationError
+from service.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationError
 from service.pagination import decode_cursor, encode_cursor
 
-from . import officehours
+from . import officehours, policy
 from . import storage as storage_mod
 from .models import Attachment, Conversation, Message, MessageReport, OfficeHour, Participant, ReadMark
 
@@ -69,10 +70,6 @@ def now() -> dt.datetime:
     return clock() if clock is not None else utcnow()
 
 
-def conversation_room(conversation_id: int) -> str:
-    return f"conversation:{conversation_id}"
-
-
 def _valid_id(value) -> bool:
     try:
         return 0 < int(value) < _MAX_ID
@@ -81,6 +78,9 @@ def _valid_id(value) -> bool:
 
 
 # --- membership -------------------------------------------------------------------------------
+# Membership follows the roster live (see ``policy``); every event goes to the ``user:<id>`` rooms
+# of the members computed when it is sent (``deliver``), so a socket whose user left the roster
+# hears nothing more, on any web process, without rooms to keep in step.
 def member_class_ids(user_id: int) -> list[int]:
     """Classes whose channel the user belongs to: the classes they teach and their children's classes."""
     ids = set(roster.teacher_class_ids(user_id))
@@ -94,22 +94,13 @@ def members_and_teachers(conv: Conversation) -> tuple[list[int], set[int]]:
         teachers = roster.class_teacher_ids(conv.school_class_id)
         guardians = [g for g in roster.class_guardian_ids(conv.school_class_id) if g not in teachers]
         return teachers + guardians, set(teachers)
-    members = direct_participant_ids(conv.id)
-    student = roster.get_student(conv.student_id)
-    class_teachers = set(roster.class_teacher_ids(student.school_class_id)) if student.school_class_id else set()
-    return members, {u for u in members if u in class_teachers}
-
-
-def direct_participant_ids(conversation_id: int) -> list[int]:
-    return [p.user_id for p in Participant.select(Participant.user)
-            .where(Participant.conversation == conversation_id).order_by(Participant.id)]
+    people = policy.direct_members([conv.id])[conv.id]
+    return [u for u, _ in people], {u for u, role in people if role == "teacher"}
 
 
 def member_ids(conv: Conversation) -> list[int]:
-    """Everyone in the conversation now (class channels: read from the roster)."""
-    if conv.kind == "class":
-        return members_and_teachers(conv)[0]
-    return direct_participant_ids(conv.id)
+    """Everyone in the conversation now (read from the roster)."""
+    return members_and_teachers(conv)[0]
 
 
 def is_member(conv: Conversation, user_id: int) -> bool:
@@ -119,11 +110,11 @@ def is_member(conv: Conversation, user_id: int) -> bool:
         except NotFound:
             return False
         return access.teacher or access.guardian
-    return Participant.select().where((Participant.conversation == conv.id) & (Participant.user == user_id)).exists()
+    return policy.is_direct_member(conv.id, user_id)
 
 
 def conversation_for(user_id: int, conversation_id) -> Conversation:
-    """The conversation if the caller is in it; 404 otherwise (they must not learn it exists)."""
+    """The conversation if the caller is in it now; 404 otherwise (they must not learn it exists)."""
     conv = Conversation.get_or_none(Conversation.id == int(conversation_id)) if _valid_id(conversation_id) else None
     if conv is None or not is_member(conv, user_id):
         raise NotFound("No such conversation.")
@@ -163,46 +154,55 @@ def class_conversation(user_id: int, class_id) -> Conversation:
 
 
 def user_conversation_ids(user_id: int) -> list[int]:
-    """Every conversation the user is in (class channels created on the way)."""
+    """Every conversation the user is in now (class channels created on the way)."""
     ids = list(ensure_class_conversations(member_class_ids(user_id)).values())
-    ids += [p.conversation_id for p in Participant.select(Participant.conversation).where(Participant.user == user_id)]
+    ids += [row.conversation_id for row in policy.direct_conversations_of(user_id)]
     return sorted(set(ids))
 
 
-# --- socket rooms across web processes --------------------------------------------------------
-def join_rooms(conversation_ids: Iterable[int], user_ids: Iterable[int]) -> None:
-    """Put every open socket of these users (on any web process) in these conversations' rooms.
+def activity_audience(conv: Conversation, actor_id: int, members: list[int] | None = None,
+                      teachers: set[int] | None = None) -> list[int]:
+    """Who hears of a member's reading and typing: everyone in a direct conversation; in a class
+    channel, a guardian's only reach the teachers and the guardian's own devices (the receipts
+    show guardians the teachers' marks and their own, never other families')."""
+    if members is None or teachers is None:
+        members, teachers = members_and_teachers(conv)
+    if conv.kind != "class" or actor_id in teachers:
+        return members
+    return [u for u in members if u in teachers or u == actor_id]
 
-    Socket ids come from the shared presence table; python-socketio's Redis manager performs
-    ``enter_room`` for a socket of another process by publishing it on the Socket.IO channel,
-    ahead of any later ``message:new`` for that room.
+
+# --- delivery to the members' sockets, on any web process ---------------------------------------
+def _rooms(user_ids: Iterable[int]) -> list[str]:
+    return [realtime.user_room(u) for u in dict.fromkeys(int(u) for u in user_ids)]
+
+
+def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, skip_sid: str | None = None) -> None:
+    """Send ``event`` to every socket of these users (their ``user:<id>`` rooms).
+
+    ``ordered``: through the write-only publisher (``emit_in_order``), for events that must keep
+    the conversation's seq order across processes. Nobody to tell: nothing is sent (an empty room
+    list would mean "everyone" to python-socketio).
     """
-    server = getattr(realtime.socketio, "server", None)
-    rooms = [conversation_room(c) for c in conversation_ids]
-    if server is None or not rooms:
+    rooms = _rooms(user_ids)
+    if not rooms:
         return
-    for sids in presence.sockets_of(user_ids).values():
-        for sid in sids:
-            for room in rooms:
-                try:
-                    server.enter_room(sid, room, namespace="/")
-                except (KeyError, ValueError):  # the socket has just gone
-                    pass
+    if ordered:
+        emit_in_order(rooms, event, data)
+    elif skip_sid is not None and realtime.socketio.server is not None:
+        realtime.socketio.emit(event, data, to=rooms, skip_sid=skip_sid)
+    else:
+        realtime.emit_to(rooms, event, data)
 
 
-def connect_rooms(user_id: int) -> list[str]:
-    """The rooms a fresh socket of this user joins: one per conversation they are in."""
-    return [conversation_room(c) for c in user_conversation_ids(user_id)]
-
-
-def emit_in_order(room: str, event: str, data) -> None:
+def emit_in_order(rooms: str | list[str], event: str, data) -> None:
     """Emit so that every web process delivers in one global order (the Redis channel's).
 
     Without Redis (one process) this is the plain emit: ordered by the caller's lock.
     """
     config = current_app.config["LIENLAC"] if has_app_context() else None
     if config is None or not config.redis_url:
-        realtime.emit_to(room, event, data)
+        realtime.emit_to(rooms, event, data)
         return
     key = (config.redis_url, config.socketio_channel)
     publisher = _publishers.get(key)
@@ -213,7 +213,7 @@ def emit_in_order(room: str, event: str, data) -> None:
                 publisher = socketio_lib.RedisManager(config.redis_url, channel=config.socketio_channel,
                                                       write_only=True)
                 _publishers[key] = publisher
-    publisher.emit(event, data, namespace="/", room=room)
+    publisher.emit(event, data, namespace="/", room=rooms)
 
 
 _publishers: dict[tuple, "socketio_lib.RedisManager"] = {}
@@ -268,8 +268,6 @@ def open_direct(user_id: int, student_id, participant_ids: Iterable[int]) -> tup
                 created = True
             except pw.IntegrityError:
                 conv = Conversation.get(Conversation.participant_key == key)
-    if created:
-        join_rooms([conv.id], people)
     return conv, created
 
 
@@ -284,8 +282,7 @@ def update_conversation(user_id: int, conv: Conversation, changes: dict) -> Conv
         value = bool(changes["announcement_only"])
         Conversation.update(announcement_only=value).where(Conversation.id == conv.id).execute()
         conv = Conversation.get_by_id(conv.id)
-        realtime.emit_to(conversation_room(conv.id), "conversation:updated",
-                         {"conversation_id": str(conv.id), "announcement_only": value})
+        deliver(member_ids(conv), "conversation:updated", {"conversation_id": str(conv.id), "announcement_only": value})
     return conv
 
 
@@ -350,26 +347,14 @@ def conversation_views(user_id: int, convs: list[Conversation]) -> list[dict]:
         .where(Conversation.id.in_(ids))}
     last_views = dict(zip(last.keys(), message_views(list(last.values()))))
     unread = _unread_counts(user_id, ids)
-    direct_people: dict[int, list[int]] = collections.defaultdict(list)
-    for p in (Participant.select(Participant.conversation, Participant.user)
-              .where(Participant.conversation.in_([c.id for c in convs if c.kind == "direct"])).order_by(Participant.id)):
-        direct_people[p.conversation_id].append(p.user_id)
-    class_teachers: dict[int, list[int]] = {}
-    people_of: dict[int, list[tuple[int, str]]] = {}
-    student_names: dict[int, str] = {}
+    # the members now, a constant number of queries for the whole page
+    direct = [c for c in convs if c.kind == "direct"]
+    people_of: dict[int, list[tuple[int, str]]] = policy.direct_members([c.id for c in direct]) if direct else {}
+    student_names = roster.student_names(c.student_id for c in direct)
+    by_class = roster.class_members(c.school_class_id for c in convs if c.kind == "class")
     for conv in convs:
         if conv.kind == "class":
-            teachers = roster.class_teacher_ids(conv.school_class_id)
-            guardians = [g for g in roster.class_guardian_ids(conv.school_class_id) if g not in teachers]
-            people_of[conv.id] = [(t, "teacher") for t in teachers] + [(g, "guardian") for g in guardians]
-        else:
-            student = roster.get_student(conv.student_id)
-            student_names[conv.id] = student.name
-            key = student.school_class_id
-            if key not in class_teachers:
-                class_teachers[key] = roster.class_teacher_ids(key) if key else []
-            teachers = set(class_teachers[key])
-            people_of[conv.id] = [(u, "teacher" if u in teachers else "guardian") for u in direct_people[conv.id]]
+            people_of[conv.id] = by_class[conv.school_class_id]
     names = roster.user_names({u for people in people_of.values() for u, _ in people})
     out = []
     for conv in convs:
@@ -378,7 +363,7 @@ def conversation_views(user_id: int, convs: list[Conversation]) -> list[dict]:
             title = conv.title
         else:
             others = [p["name"] for p in participants if p["id"] != user_id] or [names.get(user_id, "")]
-            title = f"{', '.join(others)} · {student_names[conv.id]}"
+            title = f"{', '.join(others)} · {student_names.get(conv.student_id, '')}"
         out.append({"id": conv.id, "kind": conv.kind, "title": title, "student_id": conv.student_id,
                     "class_id": conv.school_class_id, "announcement_only": conv.announcement_only,
                     "participants": participants, "last_message": last_views.get(conv.id),
@@ -391,7 +376,7 @@ def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None)
     """The caller's conversations, most recently active first."""
     class_ids = member_class_ids(user_id)
     ensure_class_conversations(class_ids)
-    mine = Participant.select(Participant.conversation).where(Participant.user == user_id)
+    mine = policy.direct_conversations_of(user_id)
     query = Conversation.select().where(Conversation.id.in_(mine) | Conversation.school_class.in_(class_ids))
     position = decode_cursor(cursor)
     if position is not None:
@@ -404,8 +389,6 @@ def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None)
     rows = list(query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    if cursor is None:  # the app's first screen: make sure its sockets hear every conversation listed
-        join_rooms([c.id for c in rows], [user_id])
     next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
     return {"items": conversation_views(user_id, rows), "next_cursor": next_cursor}
 
@@ -542,10 +525,11 @@ def _find_sent(user_id: int, client_id: str) -> Message | None:
 def send_message(user_id: int, conv: Conversation, client_id, body, attachment_ids: Iterable[int] = (),
                  when: dt.datetime | None = None) -> tuple[dict, bool]:
     """Store a message (idempotent by ``(sender, client_id)``), emit ``message:new`` to the
-    conversation's room and ask for a push to members who are not connected.
+    conversation's current members and ask for a push to those who are not connected.
 
     Returns ``(message view, created)``; ``created`` is False when this ``client_id`` was sent before.
-    The caller must be a member (``conversation_for``).
+    The caller must be a member (``conversation_for``). Each sender has ``message_rate_limit``
+    (HTTP and sockets together): over it, ``RateLimited`` (429 with ``Retry-After``), nothing stored.
     """
     client_id = _check_client_id(client_id)
     attachment_ids = list(dict.fromkeys(int(a) for a in (attachment_ids or [])))
@@ -554,7 +538,9 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
     body = check_body(body, bool(attachment_ids))
     if conv.kind == "class" and conv.announcement_only and not permissions.is_teacher_of_class(user_id, conv.school_class_id):
         raise Forbidden("Only the teachers post in this channel.")
+    ratelimit.hit("message-send", f"user:{user_id}", current_app.config["LIENLAC"].message_rate_limit)
     ts = when or now()
+    members, teachers = members_and_teachers(conv)  # read before the critical section, kept short
     # a resend is caught by the unique (sender, client_id) index; with files, look first (they are taken)
     existing, msg, atts = (_find_sent(user_id, client_id) if attachment_ids else None), None, []
     if existing is None:
@@ -585,14 +571,14 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
                     raise
             if msg is not None:
                 view = message_view(msg, atts)
-                emit_in_order(conversation_room(conv.id), "message:new", {"message": message_payload(view)})
+                deliver(members, "message:new", {"message": message_payload(view)}, ordered=True)
     if existing is not None:
         if existing.conversation_id != conv.id:
             raise Conflict("This client_id was already used for another conversation.",
                            fields={"client_id": ["Already used in another conversation."]})
         return message_view(existing), False
     _advance_read(conv.id, user_id, msg.seq, ts)  # one has read what one writes (outside the critical section)
-    view["notice"] = _after_send(conv, msg, user_id, ts)
+    view["notice"] = _after_send(conv, msg, user_id, ts, teachers)
     return view, True
 
 
@@ -608,13 +594,12 @@ def _claimable_attachments(user_id: int, attachment_ids: list[int]) -> list[Atta
     return sorted(atts, key=lambda a: order[a.id])
 
 
-def _after_send(conv: Conversation, msg: Message, sender_id: int, ts: dt.datetime) -> dict | None:
+def _after_send(conv: Conversation, msg: Message, sender_id: int, ts: dt.datetime,
+                teachers: set[int]) -> dict | None:
     """Office hours now (the sender's note); pushes in a job. Never fails the send: the message
     is stored and delivered already."""
     try:
         silent_for, notice = set(), None
-        teachers = (set(roster.class_teacher_ids(conv.school_class_id)) if conv.kind == "class"
-                    else members_and_teachers(conv)[1])
         if sender_id not in teachers:
             silent_for, notice = _office_hours_effect(conv, sorted(teachers), ts)
         from . import jobs
@@ -628,7 +613,8 @@ def _after_send(conv: Conversation, msg: Message, sender_id: int, ts: dt.datetim
 
 
 def push_new_message(message_id: int, silent_for: Iterable[int] = ()) -> int:
-    """Ask ``notifications`` for a push to the members who have no socket open now.
+    """Ask ``notifications`` for a push to the members who have no socket open now (members now:
+    someone who left the roster since the message was sent gets nothing).
 
     Runs as a job (``messaging.jobs.push_new_message``) so the send path stays short. ``silent_for``:
     teachers outside their office hours. Returns how many people were asked to be pushed.
@@ -664,8 +650,6 @@ def _office_hours_effect(conv: Conversation, teacher_ids: list[int], ts: dt.date
 
 
 def _push(conv: Conversation, msg: Message, sender_id: int, user_ids: list[int], silent_for: set[int]) -> None:
-    from notifications import logic as notifications
-
     names = roster.user_names([sender_id])
     title = names.get(sender_id, "") or "Lienlac"
     if conv.kind == "class":
@@ -705,7 +689,7 @@ def edit_message(user_id: int, conv: Conversation, message_id, body, when: dt.da
         msg.edited_at = ts
         Message.update(body=msg.body, edited_at=ts).where(Message.id == msg.id).execute()
     view = message_view(msg)
-    emit_in_order(conversation_room(conv.id), "message:updated", {"message": message_payload(view)})
+    deliver(member_ids(conv), "message:updated", {"message": message_payload(view)}, ordered=True)
     return view
 
 
@@ -726,7 +710,7 @@ def delete_message(user_id: int, conv: Conversation, message_id, when: dt.dateti
         storage_mod.storage().delete(att.storage_key)
     msg = Message.get_by_id(msg.id)
     view = message_view(msg)
-    emit_in_order(conversation_room(conv.id), "message:updated", {"message": message_payload(view)})
+    deliver(member_ids(conv), "message:updated", {"message": message_payload(view)}, ordered=True)
     return view
 
 
@@ -753,8 +737,6 @@ def report_message(user_id: int, conv: Conversation, message_id, reason: str,
     except pw.IntegrityError:
         return MessageReport.get((MessageReport.message == msg.id) & (MessageReport.reporter == user_id)), False
     try:
-        from notifications import logic as notifications
-
         admins = [row.user_id for row in roster.staff_query(conv.school_id, "admin")]
         if admins:
             notifications.notify(admins, "message", "Tin nhắn bị báo cáo",
@@ -775,7 +757,8 @@ def reports_for_school(user_id: int, school_id, limit: int = 50, cursor: str | N
 
 # --- read receipts ----------------------------------------------------------------------------
 def mark_read(user_id: int, conv: Conversation, up_to_seq: int, when: dt.datetime | None = None) -> int:
-    """Raise the caller's read mark (never lowers it; capped at the last message). Emits ``message:read``."""
+    """Raise the caller's read mark (never lowers it; capped at the last message). Emits ``message:read``
+    to the members who may see this mark (``activity_audience``)."""
     if isinstance(up_to_seq, bool) or not isinstance(up_to_seq, int) or up_to_seq < 0:
         raise ValidationError("up_to_seq is a seq number.", fields={"up_to_seq": ["A whole number ≥ 0."]})
     ts = when or now()
@@ -787,8 +770,8 @@ def mark_read(user_id: int, conv: Conversation, up_to_seq: int, when: dt.datetim
         if target <= current:
             return current
         _advance_read(conv.id, user_id, target, ts)
-    realtime.emit_to(conversation_room(conv.id), "message:read",
-                     {"conversation_id": str(conv.id), "user_id": str(user_id), "up_to_seq": target})
+    deliver(activity_audience(conv, user_id), "message:read",
+            {"conversation_id": str(conv.id), "user_id": str(user_id), "up_to_seq": target})
     return target
 
 
@@ -798,7 +781,7 @@ def receipts(user_id: int, conv: Conversation, before: int | None = None, after:
 
     In class channels a guardian sees the counts and the teachers' marks, not other families' marks.
     """
-    members = member_ids(conv)
+    members, teachers = members_and_teachers(conv)
     marks = {m.user_id: m.up_to_seq for m in ReadMark.select(ReadMark.user, ReadMark.up_to_seq)
              .where((ReadMark.conversation == conv.id) & ReadMark.user.in_(members))} if members else {}
     rows, next_cursor = _page(conv, before, after, limit, cursor)
@@ -807,19 +790,46 @@ def receipts(user_id: int, conv: Conversation, before: int | None = None, after:
         others = [u for u in members if u != msg.sender_id]
         items.append({"message_id": msg.id, "seq": msg.seq, "sender_id": msg.sender_id,
                       "seen_by": sum(1 for u in others if marks.get(u, 0) >= msg.seq), "of": len(others)})
-    visible = members
-    if conv.kind == "class":
-        teachers = set(roster.class_teacher_ids(conv.school_class_id))
-        if user_id not in teachers:
-            visible = [u for u in members if u in teachers or u == user_id]
+    visible = activity_audience(conv, user_id, members, teachers)  # the same rule as the live events
     return {"conversation_id": conv.id, "member_count": len(members),
             "reads": [{"user_id": u, "up_to_seq": marks.get(u, 0)} for u in visible],
             "items": items, "next_cursor": next_cursor}
 
 
 # --- attachments ------------------------------------------------------------------------------
+UPLOAD_QUOTA_WINDOW = dt.timedelta(days=1)
+
+
+def _check_upload_quota(user_id: int, size: int, ts: dt.datetime) -> None:
+    """At most ``upload_quota_bytes_per_day`` uploaded by one user over the last 24 hours (files
+    deleted since, sent or not, still count); over it, 429 with the wait until enough has aged out."""
+    quota = current_app.config["LIENLAC"].upload_quota_bytes_per_day
+    since = ts - UPLOAD_QUOTA_WINDOW
+    rows = list(Attachment.select(Attachment.size, Attachment.created_at)
+                .where((Attachment.uploader == user_id) & (Attachment.created_at > since))
+                .order_by(Attachment.created_at))
+    used = sum(r.size for r in rows)
+    if used + size <= quota:
+        return
+    free_at = ts + UPLOAD_QUOTA_WINDOW
+    for row in rows:  # the oldest uploads leave the window first
+        used -= row.size
+        if used + size <= quota:
+            free_at = row.created_at + UPLOAD_QUOTA_WINDOW
+            break
+    retry_after = max(1, int((free_at - ts).total_seconds()) + 1)
+    raise RateLimited(f"You have uploaded {quota} bytes in the last 24 hours; try again later.",
+                      headers={"Retry-After": str(retry_after)})
+
+
 def store_attachment(user_id: int, data: bytes, filename: str | None, when: dt.datetime | None = None) -> Attachment:
-    """Keep an uploaded file (JPEG, PNG, WebP or PDF by its content; at most ``max_upload_bytes``)."""
+    """Keep an uploaded file (JPEG, PNG, WebP or PDF by its content; at most ``max_upload_bytes``).
+
+    Only people of a school upload (a staff role or a linked child; others 403), within their
+    daily quota (429). A file never sent is deleted after ``unsent_attachment_seconds``
+    (``purge_unsent_attachments``)."""
+    if not policy.may_upload(user_id):
+        raise Forbidden("Only the school's staff and families can upload files.")
     limit = current_app.config["LIENLAC"].max_upload_bytes
     if not data:
         raise ValidationError("The file is empty.", fields={"file": ["Empty file."]})
@@ -831,15 +841,29 @@ def store_attachment(user_id: int, data: bytes, filename: str | None, when: dt.d
                               fields={"file": ["Not a JPEG, PNG, WebP or PDF file."]})
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].replace("\x00", "").strip()[:200]
     ts = when or now()
+    _check_upload_quota(user_id, len(data), ts)
     key = storage_mod.new_key(ts)
     store = storage_mod.storage()
     store.put(key, data, content_type)
     try:
-        return Attachment.create(uploader=user_id, content_type=content_type, size=len(data), filename=name,
-                                 storage_key=key, sha256=hashlib.sha256(data).hexdigest(), created_at=ts)
+        att = Attachment.create(uploader=user_id, content_type=content_type, size=len(data), filename=name,
+                                storage_key=key, sha256=hashlib.sha256(data).hexdigest(), created_at=ts)
     except Exception:
         store.delete(key)
         raise
+    _schedule_purge()
+    return att
+
+
+def _schedule_purge() -> None:
+    """A purge job for when this upload expires (wall clock: RQ's scheduler runs on it)."""
+    from . import jobs
+
+    ttl = dt.timedelta(seconds=current_app.config["LIENLAC"].unsent_attachment_seconds)
+    try:
+        jobs.schedule_purge(utcnow() + ttl)
+    except Exception:  # noqa: BLE001 - the file is stored; a later upload's purge deletes it if unsent
+        log.warning("could not schedule the purge of unsent attachments", exc_info=True)
 
 
 def attachment_for(user_id: int, attachment_id) -> Attachment:
@@ -862,6 +886,33 @@ def attachment_for(user_id: int, attachment_id) -> Attachment:
 
 def attachment_bytes(att: Attachment) -> bytes:
     return storage_mod.storage().get(att.storage_key)
+
+
+def purge_unsent_attachments(when: dt.datetime | None = None, batch: int = 500) -> int:
+    """Delete the files uploaded more than ``unsent_attachment_seconds`` ago and never sent.
+
+    The row stays, marked deleted (it still counts toward the uploader's quota and can no longer be
+    sent: ``_claimable_attachments`` skips deleted rows); the bytes go. Each row is marked with a
+    conditional update, so a file being sent at this moment is either sent or purged, never both.
+    Returns how many were deleted.
+    """
+    ts = when or now()
+    cutoff = ts - dt.timedelta(seconds=current_app.config["LIENLAC"].unsent_attachment_seconds)
+    store = storage_mod.storage()
+    purged = 0
+    while True:
+        rows = list(Attachment.select(Attachment.id, Attachment.storage_key)
+                    .where(Attachment.message.is_null() & Attachment.deleted_at.is_null()
+                           & (Attachment.created_at < cutoff))
+                    .order_by(Attachment.id).limit(batch))
+        for row in rows:
+            marked = Attachment.update(deleted_at=ts).where(
+                (Attachment.id == row.id) & Attachment.message.is_null() & Attachment.deleted_at.is_null()).execute()
+            if marked:
+                store.delete(row.storage_key)
+                purged += 1
+        if len(rows) < batch:
+            return purged
 
 
 # --- office hours -----------------------------------------------------------------------------

@@ -199,9 +199,14 @@ class TypingPayload(Schema):
     conversation_id = Id(required=True)
 
 
+class SendErrorBody(ErrorBody):
+    retry_after = fields.Integer(metadata={"description": "with `rate_limited`: seconds to wait before sending "
+                                                          "again (as HTTP's `Retry-After`)"})
+
+
 class MessageSendAck(Schema):
     message = fields.Nested(MessageOut, metadata={"description": "the stored message (also when sent before)"})
-    error = fields.Nested(ErrorBody, metadata={"description": "instead of message: what went wrong"})
+    error = fields.Nested(SendErrorBody, metadata={"description": "instead of message: what went wrong"})
 
 
 class MessageReadAck(Schema):

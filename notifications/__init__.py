@@ -1,11 +1,8 @@
 """Lienlac notifications package: devices, inbox, preferences, push, announcements.
 
-Other packages call ``notifications.notify(...)`` (same as ``notifications.logic.notify``).
+Other packages use its public entry only: ``notifications.notify(...)``
+(:func:`notifications.logic.notify`), never its modules or tables.
 """
+from .logic import notify
 
-
-def notify(*args, **kwargs):
-    """See :func:`notifications.logic.notify` (imported lazily: the FCM test server imports this package)."""
-    from .logic import notify as _notify
-
-    return _notify(*args, **kwargs)
+__all__ = ["notify"]

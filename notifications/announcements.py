@@ -18,13 +18,12 @@ import logging
 
 from peewee import fn
 
-from service import jobs as jobsmod
 from service import permissions
 from service.roster import logic as roster
 from service.db import utcnow, write_transaction
 from service.errors import Conflict, Forbidden, NotFound, ValidationError
 
-from . import logic
+from . import logic, queues
 from .models import Announcement, AnnouncementAck, AnnouncementChunk, Notification, PushAttempt
 
 log = logging.getLogger("lienlac.notifications.announcements")
@@ -114,10 +113,8 @@ def create(user_id: int, title: str, body: str, audience: dict, send_at: dt.date
 
 
 def _enqueue_planner(ann: Announcement, now: dt.datetime | None = None, job_id: str | None = None) -> None:
-    from . import jobs
-
-    jobsmod.enqueue(jobs.plan_announcement, ann.id, now.isoformat() if now else None, queue="default",
-                    at=ann.send_at, job_id=job_id or f"ann-{ann.id}-plan", retry=logic.JOB_RETRY)
+    queues.enqueue("plan_announcement", ann.id, now.isoformat() if now else None, queue="default",
+                   at=ann.send_at, job_id=job_id or f"ann-{ann.id}-plan")
 
 
 def cancel(user_id: int, announcement_id: int, now: dt.datetime | None = None) -> Announcement:
@@ -193,8 +190,6 @@ def acknowledge(user_id: int, announcement_id: int, now: dt.datetime | None = No
 # --- the fan-out (jobs) ------------------------------------------------------------------------
 def plan(announcement_id: int, now: dt.datetime | None = None) -> None:
     """Take the announcement, record its chunks and enqueue a job per chunk. Safe to re-run."""
-    from . import jobs
-
     now = now or utcnow()
     ann = Announcement.get_or_none(Announcement.id == announcement_id)
     if ann is None or ann.status in ("cancelled", "sent"):
@@ -225,14 +220,13 @@ def plan(announcement_id: int, now: dt.datetime | None = None) -> None:
               .where((AnnouncementChunk.announcement == ann.id) & AnnouncementChunk.done_at.is_null())
               .order_by(AnnouncementChunk.seq)]
     for seq in chunks:
-        jobsmod.enqueue(jobs.announcement_chunk, ann.id, seq, queue="low", job_id=f"ann-{ann.id}-chunk-{seq}",
-                        retry=logic.JOB_RETRY)
+        queues.enqueue("announcement_chunk", ann.id, seq, queue="low", job_id=f"ann-{ann.id}-chunk-{seq}")
     if ann.planned_at is None:
         Announcement.update(planned_at=utcnow()).where(Announcement.id == ann.id).execute()
         if ann.requires_ack:
             remind_at = ann.started_at + dt.timedelta(minutes=ann.remind_after_minutes or DEFAULT_REMIND_MINUTES)
-            jobsmod.enqueue(jobs.remind_announcement, ann.id, queue="default", at=remind_at,
-                            job_id=f"ann-{ann.id}-remind", retry=logic.JOB_RETRY)
+            queues.enqueue("remind_announcement", ann.id, queue="default", at=remind_at,
+                           job_id=f"ann-{ann.id}-remind")
     _maybe_complete(ann.id)
 
 
@@ -284,8 +278,6 @@ def _maybe_complete(announcement_id: int) -> None:
 
 def remind(announcement_id: int, now: dt.datetime | None = None) -> int:
     """Push a reminder to recipients who have not acknowledged. Returns how many were reminded."""
-    from . import jobs
-
     now = now or utcnow()
     ann = Announcement.get_or_none(Announcement.id == announcement_id)
     if ann is None or not ann.requires_ack or ann.status == "cancelled" or ann.reminded_at is not None:
@@ -301,7 +293,7 @@ def remind(announcement_id: int, now: dt.datetime | None = None) -> int:
                "en": (f"Reminder: please acknowledge — {ann.title}", ann.body)})
     key = f"r:{ann.id}"
     for seq, start in enumerate(range(0, len(users), CHUNK)):
-        jobsmod.enqueue(jobs.deliver, key, users[start:start + CHUNK], spec, now.isoformat(), "low", seq,
-                        queue="low", job_id=f"ann-{ann.id}-remind-{seq}", retry=logic.JOB_RETRY)
+        queues.enqueue("deliver", key, users[start:start + CHUNK], spec, now.isoformat(), "low", seq,
+                       queue="low", job_id=f"ann-{ann.id}-remind-{seq}")
     Announcement.update(reminded_at=now).where(Announcement.id == ann.id).execute()
     return len(users)

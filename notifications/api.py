@@ -10,7 +10,7 @@ from service.errors import NotFound
 from service.schemas import ErrorEnvelope
 
 from . import announcements, logic
-from .schemas import (AnnouncementCreated, AnnouncementIn, AnnouncementOut, DeviceIn, DeviceOut, InboxArgs,
+from .schemas import (AnnouncementCreated, AnnouncementIn, AnnouncementOut, DeviceIn, DeviceOut, DeviceTokenIn, InboxArgs,
                       MarkedOut, NotificationPage, PreferencesIn, PreferencesOut, UnreadCountOut)
 
 devices_blp = Blueprint("devices", __name__, url_prefix="/devices", description="Push notification devices")
@@ -45,8 +45,20 @@ def register_device(body):
 @devices_blp.alt_response(404, schema=ErrorEnvelope, description="not one of the caller's devices")
 @login_required
 def delete_device(token):
-    """Stop pushes to this token."""
+    """Stop pushes to this token. (The token is in the path: request logs redact it; the app may prefer
+    `DELETE /devices` with the token in the body.)"""
     logic.remove_device(g.user.id, token)
+    return "", 204
+
+
+@devices_blp.route("", methods=["DELETE"])
+@devices_blp.arguments(DeviceTokenIn)
+@devices_blp.response(204)
+@devices_blp.alt_response(404, schema=ErrorEnvelope, description="not one of the caller's devices")
+@login_required
+def delete_device_by_body(body):
+    """Stop pushes to this token, given in the body `{token}` (kept out of URLs altogether)."""
+    logic.remove_device(g.user.id, body["token"])
     return "", 204
 
 

@@ -9,6 +9,9 @@ import datetime as dt
 
 from service.jobs import job
 
+from . import announcements, logic
+from .push import push_notifications
+
 
 def _when(now: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(now) if now else None
@@ -18,48 +21,34 @@ def _when(now: str | None) -> dt.datetime | None:
 def deliver(key: str, user_ids: list[int], spec: dict, now: str | None = None, queue: str = "high",
             seq: int = 0) -> None:
     """One chunk of a ``notify`` call (or an announcement reminder): rows, then pushes."""
-    from . import logic
-
     logic.deliver_chunk(key, user_ids, spec, _when(now), queue=queue, seq=seq)
 
 
 @job
 def plan_notify(key: str, user_ids: list[int], spec: dict, now: str | None = None) -> None:
-    from . import logic
-
     logic.plan_notify(key, user_ids, spec, _when(now))
 
 
 @job
 def push(notification_ids: list[int], now: str | None = None) -> None:
-    from .push import push_notifications
-
     push_notifications(notification_ids, now=_when(now))
 
 
 @job
 def release_held(now: str | None = None) -> None:
-    from . import logic
-
     logic.release_held(_when(now))
 
 
 @job
 def plan_announcement(announcement_id: int, now: str | None = None) -> None:
-    from . import announcements
-
     announcements.plan(announcement_id, _when(now))
 
 
 @job
 def announcement_chunk(announcement_id: int, seq: int) -> None:
-    from . import announcements
-
     announcements.run_chunk(announcement_id, seq)
 
 
 @job
 def remind_announcement(announcement_id: int, now: str | None = None) -> None:
-    from . import announcements
-
     announcements.remind(announcement_id, _when(now))

@@ -22,14 +22,16 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 
-from service import jobs as jobsmod
 from service import presence, realtime
 from service.db import utcnow, write_transaction
 from service.errors import NotFound, ValidationError
 from service.pagination import paginate_by_id
 
+from . import queues
 from .bulk import insert_ignore
 from .models import Device, Notification, Preference
+from .push import push_notifications
+from .schemas import NotificationOut
 
 log = logging.getLogger("lienlac.notifications")
 
@@ -40,8 +42,6 @@ PLATFORMS = ("android", "ios", "web")
 CHUNK = 1000  # recipients per delivery job
 PUSH_JOB = 500  # notifications per push job
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
-#: RQ retries of every notifications job (a job that raised, or whose worker died): soon, then later
-JOB_RETRY = (6, [1, 5, 30, 120, 600, 1800])
 
 Prefs = namedtuple("Prefs", "disabled quiet language")
 DEFAULT_PREFS = Prefs(frozenset(), None, DEFAULT_LANGUAGE)
@@ -67,16 +67,13 @@ def notify(user_ids: Iterable[int], category: str, title: str, body: str, data: 
     ids = sorted({int(u) for u in user_ids})
     if not ids or not (inbox or push):
         return
-    from . import jobs
 
     key = "n:" + uuid.uuid4().hex
     when = now.isoformat() if now else None
     if len(ids) <= CHUNK:
-        jobsmod.enqueue(jobs.deliver, key, ids, spec, when, queue="high", job_id=f"notify-{key[2:]}",
-                        retry=JOB_RETRY)
+        queues.enqueue("deliver", key, ids, spec, when, queue="high", job_id=f"notify-{key[2:]}")
     else:
-        jobsmod.enqueue(jobs.plan_notify, key, ids, spec, when, queue="default", job_id=f"notify-plan-{key[2:]}",
-                        retry=JOB_RETRY)
+        queues.enqueue("plan_notify", key, ids, spec, when, queue="default", job_id=f"notify-plan-{key[2:]}")
 
 
 def make_spec(category, title, body, data=None, *, inbox=True, push=True, urgent=False, silent=False,
@@ -334,8 +331,6 @@ def _tell_connected(stored) -> None:
     if not online:
         return
     notes = Notification.select().where(Notification.id.in_([by_user[u] for u in online]))
-    from .schemas import NotificationOut
-
     schema = NotificationOut()
     for note in notes:
         realtime.emit_to(realtime.user_room(note.user_id), "notification:new",
@@ -344,23 +339,20 @@ def _tell_connected(stored) -> None:
 
 def schedule_release(when: dt.datetime) -> None:
     """A job at ``when`` (rounded up to the minute; one job per minute) pushes what was held."""
-    from . import jobs
-
     minute = (when + dt.timedelta(seconds=59)).replace(second=0, microsecond=0)
-    jobsmod.enqueue(jobs.release_held, queue="default", at=minute,
-                    job_id=f"release-held-{minute:%Y%m%dT%H%M}", retry=JOB_RETRY)
+    queues.enqueue("release_held", queue="default", at=minute,
+                   job_id=f"release-held-{minute:%Y%m%dT%H%M}")
 
 
 def enqueue_push(notification_ids: list[int], queue: str = "default", job_prefix: str | None = None,
                  now: dt.datetime | None = None) -> None:
-    from . import jobs
 
     ids = sorted(notification_ids)
     when = now.isoformat() if now else None
     for k, start in enumerate(range(0, len(ids), PUSH_JOB)):
         part = ids[start:start + PUSH_JOB]
         job_id = f"{job_prefix}-{k}" if job_prefix else None
-        jobsmod.enqueue(jobs.push, part, when, queue=queue, job_id=job_id, retry=JOB_RETRY)
+        queues.enqueue("push", part, when, queue=queue, job_id=job_id)
 
 
 def release_held(now: dt.datetime | None = None) -> int:
@@ -387,18 +379,14 @@ def deliver_chunk(key: str, user_ids: list[int], spec: dict, now: dt.datetime | 
     if not pending:
         return
     if len(pending) <= 50:
-        from .push import push_notifications
-
         push_notifications(pending, now=now)
     else:
         enqueue_push(pending, queue=queue, job_prefix=f"push-{key[2:]}-{seq}", now=now)
 
 
 def plan_notify(key: str, user_ids: list[int], spec: dict, now: dt.datetime | None = None) -> None:
-    from . import jobs
-
     ids = sorted({int(u) for u in user_ids})
     when = now.isoformat() if now else None
     for seq, start in enumerate(range(0, len(ids), CHUNK)):
-        jobsmod.enqueue(jobs.deliver, key, ids[start:start + CHUNK], spec, when, "low", seq, queue="low",
-                        job_id=f"notify-{key[2:]}-{seq}", retry=JOB_RETRY)
+        queues.enqueue("deliver", key, ids[start:start + CHUNK], spec, when, "low", seq, queue="low",
+                       job_id=f"notify-{key[2:]}-{seq}")

@@ -24,18 +24,21 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from email.utils import parsedate_to_datetime
 
 import firebase_admin
 import requests
 from firebase_admin import exceptions as fb_exc
 from firebase_admin import messaging
 from flask import current_app
+from peewee import fn
 from urllib3.util.retry import Retry
 
-from service import jobs as jobsmod
 from service.db import utcnow, write_transaction
 
+from . import queues
 from .bulk import insert_ignore
+from .fcm_endpoint import firebase_app
 from .models import Device, Notification, PushAttempt
 from .ratelimit import TokenBucket
 
@@ -89,8 +92,6 @@ def _tune_sdk_retries(app: firebase_admin.App, endpoint: str | None) -> None:
 
 def make_sender(config, redis=None) -> Sender | None:
     """From the configuration: a credentials file, else FCM_ENDPOINT + FIREBASE_PROJECT_ID, else None."""
-    from .fcm_endpoint import firebase_app
-
     cred_file, endpoint, project = config.firebase_credentials, config.fcm_endpoint, config.firebase_project_id
     if cred_file:
         if not project:
@@ -176,8 +177,6 @@ def _retry_after(exc) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         try:
-            from email.utils import parsedate_to_datetime
-
             when = parsedate_to_datetime(value)
             return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
         except (TypeError, ValueError):
@@ -214,8 +213,6 @@ def backoff(tries: int, retry_after: float | None = None, base: float = BACKOFF_
 
 # --- pushing notifications ---------------------------------------------------------------------
 def unread_counts(user_ids) -> dict[int, int]:
-    from peewee import fn
-
     ids = list(user_ids)
     out: dict[int, int] = {}
     for start in range(0, len(ids), 1000):
@@ -384,12 +381,8 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
         later.append(note_id)
         later_at = max(later_at, next_at) if later_at else next_at
     if later:
-        from . import jobs
-
-        from .logic import JOB_RETRY
-
-        jobsmod.enqueue(jobs.push, sorted(set(later)), queue="low", at=later_at,
-                        job_id=f"push-retry-{uuid.uuid4().hex}", retry=JOB_RETRY)
+        queues.enqueue("push", sorted(set(later)), queue="low", at=later_at,
+                       job_id=f"push-retry-{uuid.uuid4().hex}")
     stats["db_ms"], stats["send_ms"] = round(stats["db_ms"], 1), round(stats["send_ms"], 1)
     log.info("pushed %s", " ".join(f"{k}={v}" for k, v in stats.items()))
     return stats

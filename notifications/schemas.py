@@ -9,6 +9,11 @@ CATEGORY_NAMES = ("message", "announcement", "attendance", "grade", "meal", "sch
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM, 00:00-23:59.")
 
 
+class DeviceTokenIn(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=8, max=1024),
+                          metadata={"description": "the FCM registration token to forget"})
+
+
 class DeviceIn(Schema):
     token = fields.String(required=True, validate=validate.Length(min=8, max=1024),
                           metadata={"description": "the FCM registration token of this app install"})

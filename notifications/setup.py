@@ -6,14 +6,14 @@ import logging
 from service import jobs as jobsmod
 from service.signals import logged_out
 
+from . import logic
+from .push import make_sender
+
 log = logging.getLogger("lienlac.notifications")
 _said: set = set()
 
 
 def init_app(app, config) -> None:
-    from . import logic
-    from .push import make_sender
-
     logged_out.connect(logic._on_logged_out)  # pylint: disable=protected-access  (idempotent)
     sender = make_sender(config, redis=jobsmod.redis_connection())
     app.extensions["lienlac.push"] = sender

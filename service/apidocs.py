@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from apispec.ext.marshmallow import resolver
 from marshmallow import Schema
 
 _EVENTS: dict[tuple[str, str], dict] = {}
@@ -29,8 +30,6 @@ def _json_schema(payload, spec) -> dict:
     if isinstance(payload, dict):
         return payload
     schema = payload() if isinstance(payload, type) and issubclass(payload, Schema) else payload
-    from apispec.ext.marshmallow import resolver
-
     name = resolver(type(schema))
     if name not in spec.components.schemas:
         spec.components.schema(name, schema=type(schema))
@@ -78,11 +77,8 @@ def render(doc: dict) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def write_docs(out: str = "mobile_api_docs") -> list[str]:
-    from .app import create_app
-    from .config import Config
-
-    app = create_app(Config(database_url="sqlite:///:memory:", secret_key="docs"), web=False)
+def write_docs(app, out: str = "mobile_api_docs") -> list[str]:
+    """Write the documents of ``app`` (an app built on any configuration: nothing is connected)."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -101,9 +101,10 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     register_error_handlers(app)  # after flask-smorest's, so the API.md envelope wins
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
-    from . import api_import, health
+    from . import health
     from .accounts import api as api_accounts
     from .roster import api as api_roster
+    from .roster.oneroster import api as api_import
 
     app.register_blueprint(health.bp)
     for blp in (*api_accounts.blueprints, *api_roster.blueprints, *api_import.blueprints):

@@ -113,7 +113,7 @@ def migrate():
 @click.argument("event")
 @click.argument("data", default="{}")
 def emit(room, event, data):
-    """Send a Socket.IO EVENT with JSON DATA to ROOM (user:<id>, conversation:<id>) on every web process."""
+    """Send a Socket.IO EVENT with JSON DATA to ROOM (e.g. user:<id>) on every web process."""
     from . import realtime
 
     try:
@@ -147,15 +147,50 @@ def seed_demo(classes, students_per_class):
 @cli.command("import-roster")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--school", "school", required=True, help="the school's OneRoster sourcedId, or its id here")
-def import_roster(path, school):
+@click.option("--dry-run", is_flag=True, help="show the plan (created, updated, unchanged, removed, warnings); "
+                                              "write nothing")
+def import_roster(path, school, dry_run):
     """Import a OneRoster 1.1 CSV set (folder or zip); re-importing changes nothing."""
     from . import db as dbmod
-    from .oneroster import import_path_cli
+    from .roster.oneroster import import_path_cli
 
     app = _app()
     dbmod.migrate()
     with app.app_context(), dbmod.connection():
-        import_path_cli(path, school)
+        import_path_cli(path, school, dry_run=dry_run)
+
+
+@cli.command("roster-invites")
+@click.option("--school", "school_id", required=True, type=int, help="the school's id here")
+@click.option("--class", "class_ref", default=None, help="one class: its id here or its OneRoster sourcedId")
+def roster_invites(school_id, class_ref):
+    """Print new invite codes for guardians without a phone (e.g. imported from email-only roster rows),
+    one per child and guardian, by class: the list a homeroom teacher hands out."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import db as dbmod
+    from .roster import logic as roster
+    from .roster.models import SchoolClass
+
+    app = _app()
+    dbmod.migrate()
+    with app.app_context(), dbmod.connection():
+        classes = SchoolClass.select().where(SchoolClass.school == school_id).order_by(SchoolClass.name)
+        if class_ref is not None:
+            by = SchoolClass.id == int(class_ref) if class_ref.isdigit() else SchoolClass.sourced_id == class_ref
+            classes = classes.where(by)
+        table = Table("class", "student", "guardian", "relationship", "code", "valid until", box=box.SIMPLE_HEAD,
+                      title="Invite codes: sign in with your phone, then enter the code (Add a child)")
+        count = 0
+        for klass in classes:
+            for item in roster.phoneless_guardian_invites(klass.id, None):
+                count += 1
+                table.add_row(klass.name, item["student_name"], item["guardian_name"], item["relationship"],
+                              item["code"], item["expires_at"].date().isoformat())
+        out = Console(highlight=False)
+        out.print(table) if count else out.print("No guardian without a phone.")
 
 
 @cli.command()
@@ -163,8 +198,11 @@ def import_roster(path, school):
 def docs(out):
     """Write mobile_api_docs/openapi.json and asyncapi.json from the code."""
     from .apidocs import write_docs
+    from .app import create_app
+    from .config import Config
 
-    for path in write_docs(out):
+    app = create_app(Config(database_url="sqlite:///:memory:", secret_key="docs"), web=False)
+    for path in write_docs(app, out):
         click.echo(path, err=True)
 
 

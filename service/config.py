@@ -51,6 +51,19 @@ class Config:
     max_upload_bytes: int = 10 * 1024 * 1024
     login_rate_limit: str = "10 per minute"
     otp_rate_limit: str = "5 per 10 minutes"
+    message_rate_limit: str = "60 per minute"  # per sender, HTTP and Socket.IO together
+    upload_quota_bytes_per_day: int = 200 * 1024 * 1024  # per user, over the last 24 hours
+    unsent_attachment_seconds: int = 24 * 3600  # an upload never sent is deleted after this
+    refresh_rate_limit: str = "30 per minute"  # per client address
+    claim_rate_limit: str = "10 per hour"  # invite claims, per user
+    announcement_rate_limit: str = "30 per hour"  # announcements created, per user
+    # cumulative sign-in lockout per phone: this many failed OTP checks / passwords within the
+    # window lock the number (login, OTP request and verify answer 429) for auth_lockout_seconds
+    auth_lockout_failures: int = 20
+    auth_failure_window_seconds: int = 24 * 3600
+    auth_lockout_seconds: int = 24 * 3600
+    socket_sweep_seconds: float = 1.0  # how often a web process drops sockets whose token expired
+    socket_revalidate_seconds: float = 30.0  # how often it re-checks every local socket's session
     socketio_async_mode: str = "threading"
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
     rq_maintenance_interval: int = 60  # seconds: how soon a dead worker's jobs are requeued
@@ -83,6 +96,17 @@ class Config:
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),
             login_rate_limit=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
             otp_rate_limit=env.get("OTP_RATE_LIMIT", "5 per 10 minutes"),
+            message_rate_limit=env.get("MESSAGE_RATE_LIMIT", "60 per minute"),
+            upload_quota_bytes_per_day=int(env.get("UPLOAD_QUOTA_BYTES_PER_DAY", 200 * 1024 * 1024)),
+            unsent_attachment_seconds=int(env.get("UNSENT_ATTACHMENT_SECONDS", 24 * 3600)),
+            refresh_rate_limit=env.get("REFRESH_RATE_LIMIT", "30 per minute"),
+            claim_rate_limit=env.get("CLAIM_RATE_LIMIT", "10 per hour"),
+            announcement_rate_limit=env.get("ANNOUNCEMENT_RATE_LIMIT", "30 per hour"),
+            auth_lockout_failures=int(env.get("AUTH_LOCKOUT_FAILURES", 20)),
+            auth_failure_window_seconds=int(env.get("AUTH_FAILURE_WINDOW_SECONDS", 24 * 3600)),
+            auth_lockout_seconds=int(env.get("AUTH_LOCKOUT_SECONDS", 24 * 3600)),
+            socket_sweep_seconds=float(env.get("SOCKET_SWEEP_SECONDS", 1.0)),
+            socket_revalidate_seconds=float(env.get("SOCKET_REVALIDATE_SECONDS", 30.0)),
             socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),

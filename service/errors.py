@@ -19,6 +19,7 @@ CODES = {
     415: "validation_error",
     422: "validation_error",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -70,6 +71,13 @@ class Conflict(ApiError):
 class RateLimited(ApiError):
     status = 429
     code = "rate_limited"
+
+
+class Unavailable(ApiError):
+    """A dependency the answer needs is down (e.g. Redis for sign-in counting): try again later."""
+
+    status = 503
+    code = "unavailable"
 
 
 def envelope(status: int, message: str, code: str | None = None, fields: dict | None = None):

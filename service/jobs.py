@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
+import importlib
 import logging
 import re
 import threading
@@ -121,9 +122,21 @@ def _whole_second_not_before(at: dt.datetime) -> dt.datetime:
     return at.replace(tzinfo=dt.timezone.utc)
 
 
+def resolve(func):
+    """A job given by name (``"notifications.jobs.push"``) → the function; a function as it is.
+
+    Packages enqueue their own jobs by name so their logic never imports the job module that
+    imports it (no import circle); RQ resolves the same names in the worker.
+    """
+    if isinstance(func, str):
+        module, _, name = func.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+    return func
+
+
 def _run_local(func, args, kwargs, job_id=None):
     try:
-        func(*args, **kwargs)
+        resolve(func)(*args, **kwargs)
     except Exception:  # the pool has no retry; log and keep the pool alive
         log.exception("in-process job failed", extra={"job": getattr(func, "__qualname__", str(func))})
     finally:
@@ -161,6 +174,8 @@ def enqueue(func, *args, queue: str = "default", job_id: str | None = None,
             at: dt.datetime | None = None, retry: tuple[int, list[int]] | None = DEFAULT_RETRY,
             timeout: int = 600, **kwargs) -> str:
     """Run ``func(*args, **kwargs)`` in the background; ``at`` (naive = UTC) schedules it.
+
+    ``func``: a ``@job`` function or its dotted name (``"notifications.jobs.push"``).
 
     ``job_id`` makes the enqueue idempotent: while a job with that id waits, is scheduled, is
     retrying or runs, enqueueing it again does nothing; once it has finished or failed, it is

@@ -5,12 +5,14 @@ Only fields named here are written: never a token, password, OTP or message body
 from __future__ import annotations
 
 import json
+import re
 import logging
 import sys
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 _EXTRA_KEYS = ("request_id", "method", "path", "status", "ms", "user_id", "job", "to_suffix", "event")
 
@@ -40,6 +42,28 @@ def configure_logging(level: str = "INFO") -> None:
     root.propagate = False
 
 
+#: URL variables that are secrets (e.g. ``DELETE /devices/{token}``, a push token): logged as ``<redacted>``
+SECRET_URL_VARIABLES = frozenset({"token", "device_token", "code"})
+_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+
+
+def logged_path() -> str:
+    """The request path, with secret URL variables replaced by ``<redacted>`` (rebuilt from the route)."""
+    rule, args = request.url_rule, request.view_args or {}
+    if rule is None:  # 405 (or a failed match): find the route the path belongs to under any method
+        adapter = current_app.url_map.bind("localhost")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            try:
+                rule, args = adapter.match(request.path, method=method, return_rule=True)
+                break
+            except HTTPException:
+                continue
+    if rule is None or not SECRET_URL_VARIABLES.intersection(args or {}):
+        return request.path
+    return _RULE_VARIABLE.sub(
+        lambda m: "<redacted>" if m.group(1) in SECRET_URL_VARIABLES else str(args.get(m.group(1), "")), rule.rule)
+
+
 def init_request_logging(app: Flask) -> None:
     log = logging.getLogger("lienlac.request")
 
@@ -56,7 +80,7 @@ def init_request_logging(app: Flask) -> None:
         response.headers["X-Request-Id"] = g.request_id
         user = g.get("user")
         log.info("request", extra={
-            "request_id": g.request_id, "method": request.method, "path": request.path,
+            "request_id": g.request_id, "method": request.method, "path": logged_path(),
             "status": response.status_code, "ms": round((time.monotonic() - started) * 1000, 1),
             "user_id": getattr(user, "id", None)})
         return response

@@ -283,3 +283,31 @@ def require_staff_role(user: User | int, roles: Iterable[str] = ("admin",)) -> N
     if not StaffRole.select().where((StaffRole.user == user_id) & StaffRole.role.in_(tuple(roles))).exists():
         raise Forbidden("This needs the school's " + " or ".join(roles) + " role.")
 
+
+
+# --- relations as SQL, for many rows in one query --------------------------------------------
+def student_relation_exprs(user_field, student_field):
+    """Correlated SQL expressions ``(guardian, teacher)`` for "is ``user_field`` a guardian / a
+    teacher of ``student_field`` now", to filter or annotate many rows in one query (e.g. the
+    participants of many conversations). ``teacher``: homeroom or subject teacher of the student's
+    current class, a class of the student's school, holding the teacher role in that school.
+    """
+    link = StudentGuardian.alias()
+    guardian = fn.EXISTS(link.select(link.id).where((link.student == student_field) & (link.guardian == user_field)))
+    student, klass, subject, role = Student.alias(), SchoolClass.alias(), ClassTeacher.alias(), StaffRole.alias()
+    teaches = fn.EXISTS(subject.select(subject.id).where((subject.school_class == klass.id)
+                                                          & (subject.teacher == user_field)))
+    has_role = fn.EXISTS(role.select(role.id).where((role.user == user_field) & (role.school == student.school)
+                                                    & (role.role == "teacher")))
+    teacher = fn.EXISTS(student.select(student.id)
+                        .join(klass, on=((student.school_class == klass.id) & (klass.school == student.school)))
+                        .where((student.id == student_field)
+                               & ((klass.homeroom_teacher == user_field) | teaches) & has_role))
+    return guardian, teacher
+
+
+def has_any_role(user: User | int) -> bool:
+    """A staff role in some school, or a linked child."""
+    user_id = _uid(user)
+    return (StaffRole.select(StaffRole.id).where(StaffRole.user == user_id).exists()
+            or StudentGuardian.select(StudentGuardian.id).where(StudentGuardian.guardian == user_id).exists())

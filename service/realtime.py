@@ -2,13 +2,26 @@
 
 ``emit_to(room, event, data)`` works everywhere: in a web process it uses the app's server
 (which publishes through the Redis queue to the other processes); in a worker or the CLI it
-uses a write-only ``SocketIO(message_queue=REDIS_URL)``. Rooms: ``user:<id>``,
-``conversation:<id>``.
+uses a write-only ``SocketIO(message_queue=REDIS_URL)``. Rooms: ``user:<id>`` (messaging
+delivers to the rooms of a conversation's current members, computed per event, so access follows
+the roster; ``room`` may be a list of rooms).
 
 A socket connects with ``auth: {token: <access_token>}``; a bad or missing token is refused
 (the client's ``connect_error`` gets ``message`` and ``data: {code: "unauthorized", message}``). An accepted socket joins
 ``user:<id>`` and whatever the packages' ``on_connect`` hooks add, and counts as online
 (``service.presence``).
+
+Sessions end on sockets too. Each socket remembers its token's family and expiry. Revoking a
+session (logout, refresh-token reuse, password change, deactivation) calls
+``disconnect_sessions`` after the commit: the socket ids of that user and family are read from
+the registry (Redis hash ``lienlac:sessions:<user_id>``: sid → family, kept beside presence;
+this process's table without Redis) and each is disconnected through python-socketio's
+manager, which publishes the disconnect on the message queue so the web process holding the
+socket drops it. Between the commit and that message, every event re-checks the socket
+(``socket_user_id``: expiry in memory, revocation and the active flag in the database) and an
+event on a dead session is refused and the socket dropped. A sweeper per web process drops
+sockets whose access token has expired (every ``socket_sweep_seconds``) and re-checks all
+local sessions every ``socket_revalidate_seconds`` in case a queue message was lost.
 """
 from __future__ import annotations
 
@@ -16,6 +29,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 
 from flask import current_app, has_app_context, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
@@ -30,6 +44,9 @@ _external: dict = {"emitter": None, "url": None}
 _presence_lock = threading.Lock()
 _local_sids: dict[int, set[str]] = {}
 _refresher: dict = {"pid": None}
+#: this process's sockets: sid → (user_id, family, expiry as unix time)
+_local_sessions: dict[str, tuple[int, str, float]] = {}
+_sweeper: dict = {"pid": None, "sweep": 1.0, "revalidate": 30.0, "clock": None}
 
 
 def user_room(user_id) -> str:
@@ -52,6 +69,8 @@ def init_app(app, config) -> None:
     if socketio.async_mode == "gevent":
         _websocket_on_any_gevent_server(socketio.server.eio)
     app.extensions["lienlac.socketio_ready"] = True
+    _sweeper["sweep"] = float(config.socket_sweep_seconds)
+    _sweeper["revalidate"] = float(config.socket_revalidate_seconds)
     configure_emitter(config)
 
 
@@ -151,6 +170,7 @@ def _start_presence_refresher() -> None:
             socketio.sleep(presence.refresh_seconds())
             try:
                 presence.refresh(local_sockets())
+                _refresh_sessions()
             except Exception:  # noqa: BLE001 - Redis may be briefly away; try again next round
                 log.warning("presence refresh failed", exc_info=True)
 
@@ -183,23 +203,37 @@ def _register_connection_handlers() -> None:
             raise ConnectionRefusedError(message, {"code": "unauthorized", "message": message})
         try:
             with connection():
-                user, _claims = accounts.user_from_token(token)
+                user, claims = accounts.user_from_token(token)
+                family, expires = str(claims["fam"]), float(claims["exp"])
+                # registered before the re-check below: a revocation committed meanwhile either
+                # finds this socket in the registry or is seen by the re-check
+                _register_session(user.id, request.sid, family, expires)
+                if not _session_alive(user.id, family, expires):
+                    raise accounts.Unauthorized("The session has ended.")
                 request.environ["lienlac.user_id"] = user.id
+                request.environ["lienlac.family"] = family
+                request.environ["lienlac.expires"] = expires
                 join_room(user_room(user.id))
                 for hook in _connect_hooks:
                     hook(user.id, request.sid)
         except ApiError as exc:
+            _forget_session(request.sid)
             raise ConnectionRefusedError(exc.message, {"code": exc.code, "message": exc.message}) from None
+        except Exception:
+            _forget_session(request.sid)
+            raise
         with _presence_lock:
             _local_sids.setdefault(user.id, set()).add(request.sid)
         presence.mark_online(user.id, request.sid)
         _start_presence_refresher()
+        _start_sweeper()
         return True
 
     @socketio.on("disconnect")
     def _disconnect(*_args):
         from . import presence
 
+        _forget_session(request.sid)
         user_id = request.environ.get("lienlac.user_id")
         if user_id is None:
             return
@@ -235,8 +269,179 @@ def on_connect(hook):
 
 
 def socket_user_id() -> int | None:
-    """The authenticated user of the socket handling the current event."""
-    return request.environ.get("lienlac.user_id")
+    """The authenticated user of the socket handling the current event, or None.
+
+    None also when the socket's session has ended since it connected (logout, revoked family,
+    password change elsewhere, deactivated account, access token expired): the socket is then
+    disconnected, and the handler refuses the event. Every event handler starts here.
+    """
+    user_id = request.environ.get("lienlac.user_id")
+    if user_id is None or request.environ.get("lienlac.ended"):
+        return None
+    family = request.environ.get("lienlac.family")
+    expires = request.environ.get("lienlac.expires", 0.0)
+    from .db import connection
+
+    with connection():
+        alive = _session_alive(user_id, family, expires)
+    if not alive:
+        log.info("event on an ended session: socket dropped", extra={"user_id": user_id})
+        request.environ["lienlac.ended"] = True  # (user_id stays: the disconnect handler cleans up with it)
+        sid = request.sid
+
+        def drop_after_the_answer():  # the refusal goes out first (a disconnect now would swallow it)
+            socketio.sleep(0.1)
+            _drop(sid)
+
+        socketio.start_background_task(drop_after_the_answer)
+        return None
+    return user_id
+
+
+# --- ending sessions on sockets ------------------------------------------------------------------
+def _now() -> float:
+    clock = _sweeper["clock"]
+    return clock() if clock is not None else time.time()
+
+
+def _sessions_key(user_id) -> str:
+    return f"lienlac:sessions:{user_id}"
+
+
+def _register_session(user_id: int, sid: str, family: str, expires: float) -> None:
+    from . import jobs, presence
+
+    with _presence_lock:
+        _local_sessions[sid] = (int(user_id), family, expires)
+    redis = jobs.redis_connection()
+    if redis is not None:
+        pipe = redis.pipeline()
+        pipe.hset(_sessions_key(user_id), sid, family)
+        pipe.expire(_sessions_key(user_id), int(presence.stale_seconds()) + 1)
+        pipe.execute()
+
+
+def _refresh_sessions() -> None:
+    """Keep this process's entries in the registry alive (they expire with presence)."""
+    from . import jobs, presence
+
+    redis = jobs.redis_connection()
+    with _presence_lock:
+        by_user: dict[int, dict[str, str]] = {}
+        for sid, (user_id, family, _exp) in _local_sessions.items():
+            by_user.setdefault(user_id, {})[sid] = family
+    if redis is None or not by_user:
+        return
+    pipe = redis.pipeline(transaction=False)
+    for user_id, mapping in by_user.items():
+        pipe.hset(_sessions_key(user_id), mapping=mapping)
+        pipe.expire(_sessions_key(user_id), int(presence.stale_seconds()) + 1)
+    pipe.execute()
+
+
+def _forget_session(sid: str) -> None:
+    from . import jobs
+
+    with _presence_lock:
+        entry = _local_sessions.pop(sid, None)
+    if entry is None:
+        return
+    redis = jobs.redis_connection()
+    if redis is not None:
+        try:
+            redis.hdel(_sessions_key(entry[0]), sid)
+        except Exception:  # noqa: BLE001 - the entry expires with presence
+            log.warning("could not forget a socket session", exc_info=True)
+
+
+def _session_alive(user_id: int, family: str | None, expires: float) -> bool:
+    """Cheap: the expiry in memory, then two primary-key reads (a database connection must be open)."""
+    from .accounts.models import RevokedFamily, User
+
+    if family is None or expires <= _now():
+        return False
+    user = User.select(User.is_active).where(User.id == user_id).first()
+    if user is None or not user.is_active:
+        return False
+    return not RevokedFamily.select().where(RevokedFamily.family == family).exists()
+
+
+def _drop(sid: str) -> None:
+    """Disconnect a socket of any web process (the manager publishes it on the queue)."""
+    if _server_here():
+        socketio.server.disconnect(sid, namespace="/")
+    elif _external["emitter"] is not None:
+        _external["emitter"].server.disconnect(sid, namespace="/")
+
+
+def disconnect_sessions(user_id: int, family: str | None = None, keep_family: str | None = None) -> int:
+    """Disconnect the user's sockets on every web process: those of ``family`` when given, else all
+    but ``keep_family``'s. Call after the revocation is committed. Returns how many were asked to go."""
+    from . import jobs
+
+    try:
+        redis = jobs.redis_connection()
+        if redis is not None:
+            raw = redis.hgetall(_sessions_key(user_id))
+            sessions = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                        for k, v in raw.items()}
+        else:
+            with _presence_lock:
+                sessions = {sid: fam for sid, (uid, fam, _exp) in _local_sessions.items() if uid == int(user_id)}
+        doomed = [sid for sid, fam in sessions.items()
+                  if (family is None or fam == family) and (keep_family is None or fam != keep_family)]
+        for sid in doomed:
+            _drop(sid)
+        return len(doomed)
+    except Exception:  # noqa: BLE001 - the revocation stands; each event re-checks the socket anyway
+        log.warning("could not disconnect ended sessions", exc_info=True, extra={"user_id": user_id})
+        return 0
+
+
+def sweep_sessions(revalidate: bool = False) -> int:
+    """Drop this process's sockets whose access token expired (and, with ``revalidate``, whose session
+    ended). Run by the sweeper; returns how many were dropped."""
+    from .db import connection
+
+    now = _now()
+    with _presence_lock:
+        sessions = dict(_local_sessions)
+    doomed = {sid for sid, (_u, _f, expires) in sessions.items() if expires <= now}
+    if revalidate and sessions:
+        with connection():
+            for sid, (user_id, family, expires) in sessions.items():
+                if sid not in doomed and not _session_alive(user_id, family, expires):
+                    doomed.add(sid)
+    for sid in doomed:
+        try:
+            socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
+        except Exception:  # noqa: BLE001
+            log.warning("could not drop a socket", exc_info=True)
+        _forget_session(sid)
+    return len(doomed)
+
+
+def _start_sweeper() -> None:
+    if _sweeper["pid"] == os.getpid():
+        return
+    with _presence_lock:
+        if _sweeper["pid"] == os.getpid():
+            return
+        _sweeper["pid"] = os.getpid()
+
+    def loop():
+        last_check = time.monotonic()
+        while True:
+            socketio.sleep(_sweeper["sweep"])
+            try:
+                revalidate = time.monotonic() - last_check >= _sweeper["revalidate"]
+                if revalidate:
+                    last_check = time.monotonic()
+                sweep_sessions(revalidate)
+            except Exception:  # noqa: BLE001 - the database may be briefly away; try again
+                log.warning("socket sweep failed", exc_info=True)
+
+    socketio.start_background_task(loop)
 
 
 socket_event(

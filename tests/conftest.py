@@ -76,6 +76,9 @@ def make_config(tmp_path):
         values = dict(database_url=database_url, redis_url=None, secret_key="test-secret-" + uuid.uuid4().hex,
                       testing=True, jobs_inline=True, upload_dir=str(tmp_path / "uploads"),
                       login_rate_limit="1000 per minute", otp_rate_limit="1000 per minute",
+                      message_rate_limit="100000 per minute",
+                      refresh_rate_limit="1000 per minute", claim_rate_limit="1000 per minute",
+                      announcement_rate_limit="1000 per minute", auth_lockout_failures=1000,
                       extra={"ip_rate_limit": "10000 per minute"})
         values.update(overrides)
         return Config(**values)

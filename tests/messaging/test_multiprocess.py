@@ -166,7 +166,8 @@ def cluster(pg_url, tmp_path_factory):
                     socketio_channel=channel, upload_dir=str(tmp / "uploads"))
     with FcmTestServer(retry_after=0) as fcm, shared_app(config) as app:
         env = process_env(pg_url, redis_url, tmp, SOCKETIO_CHANNEL=channel, FCM_ENDPOINT=fcm.url,
-                          FIREBASE_PROJECT_ID=fcm.project_id, MAX_UPLOAD_BYTES=4096, PRESENCE_REFRESH_SECONDS=5)
+                          FIREBASE_PROJECT_ID=fcm.project_id, MAX_UPLOAD_BYTES=4096, PRESENCE_REFRESH_SECONDS=5,
+                          MESSAGE_RATE_LIMIT="100000 per minute")
         processes = Processes(tmp)
         clients: list[Client] = []
         try:
@@ -404,3 +405,46 @@ def test_outsiders_announcements_and_bad_input(cluster):
     time.sleep(0.5)  # anything misrouted would have arrived by now
     assert outsider.log == []
     assert [d for d in member.received("typing") if d["user_id"] == str(p.stranger.id)] == []
+
+
+# --- 5. a roster change takes an already-open socket out of the conversations (issue 7) ----------
+def test_roster_change_silences_an_open_socket_on_another_process(cluster):
+    p = cluster.people
+    base = f"+8497{os.getpid() % 1000:03d}"
+    with cluster.app.app_context(), connection():
+        student = roster.create_student(p.klass.school_id, "Phạm Thu Hà", p.klass.id)
+        leaving = roster.ensure_user(base + "0001", "Chị Hà")
+        roster.link_guardian(student.id, leaving.id, "mother")
+        admin = roster.ensure_user(base + "0002", "Hiệu trưởng")
+        roster.add_staff(p.klass.school_id, admin.id, "admin")
+    channel = cluster.post(p.teacher, "/conversations", {"kind": "class", "class_id": str(p.klass.id)}).json()["id"]
+    conv = cluster.post(leaving, "/conversations", {"kind": "direct", "student_id": str(student.id),
+                                                     "participant_ids": [str(p.teacher.id)]}, on=1).json()["id"]
+    gone = cluster.connect(leaving, on=1, name="leaving@B")
+    witness = cluster.connect(p.g2, on=1, name="g2@B")  # stays in the class channel
+    teacher = cluster.connect(p.teacher, on=0, name="teacher@A")
+    assert cluster.post(p.teacher, f"/conversations/{channel}/messages", {"client_id": uuid.uuid4().hex,
+                                                                           "body": "trước"}).status_code == 201
+    gone.wait_event("message:new", match=lambda d: d["message"]["conversation_id"] == channel)
+
+    # the admin unlinks the guardian on A; the guardian's socket stays open on B
+    r = requests.delete(f"{cluster.urls[0]}{API}/students/{student.id}/guardians/{leaving.id}",
+                        headers=cluster.h(admin), timeout=30)
+    assert r.status_code == 204
+    assert cluster.post(p.teacher, f"/conversations/{channel}/messages", {"client_id": uuid.uuid4().hex,
+                                                                           "body": "sau"}).status_code == 201
+    assert cluster.post(p.teacher, f"/conversations/{conv}/messages", {"client_id": uuid.uuid4().hex,
+                                                                        "body": "riêng"}).status_code == 201
+    witness.wait_event("message:new", match=lambda d: d["message"]["body"] == "sau")
+    teacher.wait_event("message:new", match=lambda d: d["message"]["body"] == "riêng")
+    ack = gone.call("message:send", {"conversation_id": conv, "client_id": uuid.uuid4().hex, "body": "?"})
+    assert ack["error"]["code"] == "not_found"
+    ack = gone.call("message:send", {"conversation_id": channel, "client_id": uuid.uuid4().hex, "body": "?"})
+    assert ack["error"]["code"] == "not_found"
+    gone.sio.emit("typing", {"conversation_id": channel})
+    witness.sio.emit("typing", {"conversation_id": channel})  # a guardian's typing: teachers only
+    teacher.wait_event("typing", match=lambda d: d["user_id"] == str(p.g2.id))
+    time.sleep(0.5)  # anything misrouted would have arrived by now
+    assert [d["message"]["body"] for d in gone.received("message:new")] == ["trước"]
+    assert gone.received("typing") == [] and witness.received("typing") == []
+    assert [d for d in teacher.received("typing") if d["user_id"] == str(leaving.id)] == []

@@ -385,7 +385,7 @@ def test_patch_me_name_and_password(client, make):
         assert_error(client.patch(f"{API}/me", json=bad, headers=h), 422, "validation_error")
     assert User.get_by_id(user.id).name == "Phạm Thị Dung"  # nothing changed
 
-    r = client.patch(f"{API}/me", json={"password": "mat-khau-moi-456"}, headers=h)
+    r = client.patch(f"{API}/me", json={"password": "mat-khau-moi-456", "current_password": PASSWORD}, headers=h)
     assert r.status_code == 200
     assert_error(login(client, user.phone, PASSWORD), 401, "unauthorized")
     assert login(client, user.phone, "mat-khau-moi-456").status_code == 200
@@ -583,7 +583,8 @@ def test_no_tokens_passwords_or_codes_in_the_log(client, app, make):
         t2 = verify(client, user.phone, code).json
         t3 = refresh(client, t["refresh_token"]).json
         assert refresh(client, t["refresh_token"]).status_code == 401  # reuse: logged as a warning
-        client.patch(f"{API}/me", json={"password": "Mat-khau-moi-321"}, headers=bearer(t2["access_token"]))
+        assert client.patch(f"{API}/me", json={"password": "Mat-khau-moi-321", "current_password": "Bi-mat-Rat-Dai-987"},
+                            headers=bearer(t2["access_token"])).status_code == 200
         secrets_seen.append("Mat-khau-moi-321")
         client.post(f"{API}/auth/logout", json={"device_token": "device-secret-token-xyz"},
                     headers=bearer(t2["access_token"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import pkgutil
 import os
 import subprocess
 import uuid
@@ -96,9 +97,12 @@ def _models_by_package() -> dict[str, list]:
         spec = importlib.util.find_spec(package)
         if spec is None or not (Path(spec.origin).parent / "migrations").is_dir():
             continue
-        if importlib.util.find_spec(f"{package}.models") is None:
-            continue
-        found[package] = list(importlib.import_module(f"{package}.models").MODELS)
+        models = []  # ``models`` modules of the package and of its subpackages (service.accounts, ...)
+        for info in pkgutil.walk_packages([str(Path(spec.origin).parent)], prefix=f"{package}."):
+            if info.name.rsplit(".", 1)[-1] == "models" and "migrations" not in info.name:
+                models.extend(importlib.import_module(info.name).MODELS)
+        if models:
+            found[package] = models
     return found
 
 

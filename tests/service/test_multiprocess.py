@@ -185,3 +185,47 @@ def test_gunicorn_gevent_and_gevent_serve_share_rooms(cluster, procs):
     on_s.sio.call("ping", {"nonce": "s"}, timeout=10)
     assert on_g.wait_event("pong", match=lambda d: d["nonce"] == "s")
     assert refused(url_g, {"token": "nope"}, "websocket")["code"] == "unauthorized"
+
+
+def test_ended_sessions_drop_their_sockets_on_every_web_process(cluster, procs):
+    """Issue 7: logout on one process drops the session's sockets on both; a password change drops
+    every other session's sockets; nothing sent on a dropped socket is stored."""
+    app, env = cluster
+    make = Factory(app)
+    (_a, url_a), (_b, url_b) = procs.webs(env, "web-a", "web-b")
+    fam = make.family()
+    guardian, teacher = fam["guardian"], fam["teacher"]
+    session = accounts.start_session(guardian)
+    token = session["access_token"]
+    h = {"Authorization": f"Bearer {token}"}
+    r = requests.post(url_a + "/api/v1/conversations", headers=h, timeout=10,
+                      json={"kind": "direct", "student_id": str(fam["student"].id), "participant_ids": [str(teacher.id)]})
+    assert r.status_code in (200, 201), r.text
+    conv = r.json()["id"]
+
+    on_a, on_b = Client(url_a, token), Client(url_b, token)  # one session, a socket on each process
+    other_token = make.token(guardian)  # another device (session) of the same guardian, on B
+    other_on_b = Client(url_b, other_token)
+    third_token = make.token(guardian)
+    third_on_a = Client(url_a, third_token)
+    procs.clients.extend([on_a, on_b, other_on_b, third_on_a])
+    ack = on_b.sio.call("message:send", {"conversation_id": conv, "client_id": "before", "body": "trước"}, timeout=10)
+    assert ack["message"]["body"] == "trước"
+
+    assert requests.post(url_a + "/api/v1/auth/logout", headers=h, timeout=10).status_code == 204
+    wait_for(lambda: not on_a.sio.connected and not on_b.sio.connected, timeout=20,
+             message="the logged-out session's sockets on both processes to go")
+    assert other_on_b.sio.connected and third_on_a.sio.connected
+    assert refused(url_b, {"token": token})["code"] == "unauthorized"
+    with pytest.raises(socketio.exceptions.SocketIOError):
+        on_b.sio.call("message:send", {"conversation_id": conv, "client_id": "after", "body": "sau"}, timeout=2)
+
+    # a password change through B ends every other session: the third one's socket on A goes
+    r = requests.patch(url_b + "/api/v1/me", headers={"Authorization": f"Bearer {other_token}"}, timeout=10,
+                       json={"password": "mat-khau-moi-789", "current_password": "mat-khau-123"})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: not third_on_a.sio.connected, timeout=20, message="the other session's socket on A to go")
+    assert other_on_b.sio.call("ping", {"nonce": "still"}, timeout=10)["server_time"]
+    history = requests.get(f"{url_a}/api/v1/conversations/{conv}/messages", timeout=10,
+                           headers={"Authorization": f"Bearer {make.token(teacher)}"}).json()["items"]
+    assert [m["body"] for m in history] == ["trước"]

@@ -29,9 +29,10 @@ from .models import SchoolClass, SchoolYear, StaffRole, Student
 from ..pagination import paginate_by_id
 from ..schemas import ErrorEnvelope, ListArgs
 from .schemas import (ClassIn, ClassListArgs, ClassOut, ClassPage, ClassPatch, ClassTeacherDeleteArgs,
-                      ClassTeacherIn, GuardianIn, GuardianOut, GuardianPage, InviteIn, InviteOut, SchoolOut,
-                      StaffDeleteArgs, StaffIn, StaffListArgs, StaffOut, StaffPage, StudentIn, StudentListArgs,
-                      StudentOut, StudentPage, StudentPatch, TermIn, TermOut, YearIn, YearOut, YearPage)
+                      ClassTeacherIn, GuardianIn, GuardianInviteList, GuardianOut, GuardianPage, GuardianPhoneIn,
+                      InviteIn, InviteOut, SchoolOut, StaffDeleteArgs, StaffIn, StaffListArgs, StaffOut, StaffPage,
+                      StudentIn, StudentListArgs, StudentOut, StudentPage, StudentPatch, TermIn, TermOut, YearIn,
+                      YearOut, YearPage)
 
 schools_blp = Blueprint("roster_schools", __name__, url_prefix="",
                         description="Schools, school years and terms, staff (school admin)")
@@ -352,6 +353,31 @@ def unlink_guardian(student_id, user_id):
     permissions.student_for(g.user, student_id, roles=("admin",))
     roster.unlink_guardian(student_id, user_id)
     return "", 204
+
+
+@students_blp.route("/students/<int:student_id>/guardians/<int:user_id>", methods=["PATCH"])
+@students_blp.arguments(GuardianPhoneIn)
+@students_blp.response(200, GuardianOut)
+@_errors(students_blp, 403, 404, 409, 422)
+@login_required
+def set_guardian_phone(body, student_id, user_id):
+    """Give a guardian imported without a phone their phone (admin): they sign in with it by OTP, and later
+    roster imports with that phone match the same account."""
+    permissions.student_for(g.user, student_id, roles=("admin",))
+    user = roster.set_guardian_phone(student_id, user_id, body["phone"])
+    link = next(x for x in roster.guardian_links([student_id])[student_id] if x["user_id"] == user_id)
+    return {"user_id": user.id, "name": user.name, "phone": user.phone, "relationship": link["relationship"]}
+
+
+@classes_blp.route("/classes/<int:class_id>/guardian-invites", methods=["POST"])
+@classes_blp.response(201, GuardianInviteList)
+@_errors(classes_blp, 403, 404)
+@login_required
+def guardian_invites(class_id):
+    """New invite codes for the class's guardians who have no phone (admin or homeroom teacher): a list to
+    print and hand out. The guardian signs in with their phone and claims the child (POST /guardians/claim)."""
+    permissions.class_for(g.user, class_id, roles=("admin", "homeroom"))
+    return {"items": roster.phoneless_guardian_invites(class_id, g.user.id)}, 201
 
 
 @students_blp.route("/students/<int:student_id>/invites", methods=["POST"])

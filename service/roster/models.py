@@ -1,22 +1,14 @@
-"""Accounts and roster tables. Other packages reach them only through ``service`` functions."""
+"""Roster tables: schools, years, terms, classes, staff, students, guardians, invites, imports.
+
+Other packages reach them through ``service.roster`` and ``service.permissions`` functions."""
 from __future__ import annotations
 
 import peewee as pw
 
+from ..accounts.models import User
 from ..db import BaseModel, utcnow
 
 STAFF_ROLES = ("admin", "teacher", "cafeteria")
-
-
-class User(BaseModel):
-    id = pw.BigAutoField()
-    phone = pw.CharField(max_length=20, unique=True, null=True)  # E.164, e.g. +84912345678
-    name = pw.CharField(max_length=200)
-    email = pw.CharField(max_length=200, null=True)
-    password_hash = pw.CharField(max_length=200, null=True)
-    sourced_id = pw.CharField(max_length=100, unique=True, null=True)  # OneRoster users.sourcedId
-    is_active = pw.BooleanField(default=True)
-    created_at = pw.DateTimeField(default=utcnow)
 
 
 class School(BaseModel):
@@ -116,41 +108,8 @@ class InviteCode(BaseModel):
     used_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
 
 
-class OtpCode(BaseModel):
-    id = pw.BigAutoField()
-    phone = pw.CharField(max_length=20, index=True)
-    code_hash = pw.CharField(max_length=200)
-    created_at = pw.DateTimeField(default=utcnow)
-    expires_at = pw.DateTimeField()
-    attempts = pw.IntegerField(default=0)
-    consumed_at = pw.DateTimeField(null=True)
-    locked = pw.BooleanField(default=False)
-
-
-class RefreshToken(BaseModel):
-    """Rotating refresh tokens; every login starts a family, reuse of a used one revokes it."""
-
-    id = pw.BigAutoField()
-    token_hash = pw.CharField(max_length=64, unique=True)
-    user = pw.ForeignKeyField(User, on_delete="CASCADE")
-    family = pw.CharField(max_length=36, index=True)
-    created_at = pw.DateTimeField(default=utcnow)
-    expires_at = pw.DateTimeField()
-    used_at = pw.DateTimeField(null=True)
-    revoked_at = pw.DateTimeField(null=True)
-
-
-class RevokedFamily(BaseModel):
-    """Token families ended by logout or refresh-token reuse: their access tokens stop at once."""
-
-    family = pw.CharField(max_length=36, primary_key=True)
-    user = pw.ForeignKeyField(User, on_delete="CASCADE")
-    revoked_at = pw.DateTimeField(default=utcnow)
-    reason = pw.CharField(max_length=20)
-
-
 class RosterImport(BaseModel):
-    """A OneRoster upload and the background job importing it (``service.oneroster``)."""
+    """A OneRoster upload and the background job importing it (``service.roster.oneroster``)."""
 
     id = pw.BigAutoField()
     school = pw.ForeignKeyField(School, backref="roster_imports", on_delete="CASCADE")
@@ -160,10 +119,12 @@ class RosterImport(BaseModel):
     payload = pw.BlobField(null=True)  # the uploaded zip; dropped once the import has finished
     counts = pw.TextField(null=True)  # JSON: {kind: {created, updated, unchanged, removed}}
     errors = pw.TextField(null=True)  # JSON: [{file, line, column, message}]
+    warnings = pw.TextField(null=True)  # JSON: [{file, line, column, message}] (what was not imported)
+    dry_run = pw.BooleanField(default=False)  # the plan only: nothing is written
     created_at = pw.DateTimeField(default=utcnow)
     started_at = pw.DateTimeField(null=True)
     finished_at = pw.DateTimeField(null=True)
 
 
-MODELS = [User, School, SchoolYear, Term, StaffRole, SchoolClass, ClassTeacher, Student,
-          StudentGuardian, InviteCode, OtpCode, RefreshToken, RevokedFamily, RosterImport]
+MODELS = [School, SchoolYear, Term, StaffRole, SchoolClass, ClassTeacher, Student, StudentGuardian, InviteCode,
+          RosterImport]

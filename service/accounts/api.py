@@ -76,6 +76,11 @@ class MeOut(Schema):
 class MeUpdateIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     password = fields.String(validate=validate.Length(min=8, max=256), load_only=True)
+    current_password = fields.String(validate=validate.Length(min=1, max=256), load_only=True, metadata={
+        "description": "required with `password` unless `otp_code` is given"})
+    otp_code = fields.String(validate=validate.Regexp(r"^\s*\d{6}\s*$", error="Six digits."), load_only=True,
+                             metadata={"description": "instead of `current_password`: a code just sent by "
+                                                      "`POST /auth/otp/request` to the user's phone"})
 
     @pre_load
     def _strip_name(self, data, **kwargs):
@@ -97,7 +102,9 @@ def _me(user):
 @auth_blp.arguments(LoginIn)
 @auth_blp.response(200, TokensOut)
 @auth_blp.alt_response(401, schema=ErrorEnvelope, description="wrong phone or password")
-@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many attempts; see Retry-After")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many attempts, or the number is locked; "
+                                                              "see Retry-After")
+@auth_blp.alt_response(503, schema=ErrorEnvelope, description="sign-in briefly unavailable")
 @auth_blp.doc(security=[])
 def login(body):
     """Sign in with phone number and password."""
@@ -108,7 +115,9 @@ def login(body):
 @auth_blp.route("/otp/request", methods=["POST"])
 @auth_blp.arguments(OtpRequestIn)
 @auth_blp.response(202)
-@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many codes asked; see Retry-After")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many codes asked, or the number is "
+                                                              "locked; see Retry-After")
+@auth_blp.alt_response(503, schema=ErrorEnvelope, description="sign-in briefly unavailable")
 @auth_blp.doc(security=[])
 def otp_request(body):
     """Send a 6-digit sign-in code by SMS (valid 5 minutes, 5 tries)."""
@@ -120,6 +129,9 @@ def otp_request(body):
 @auth_blp.arguments(OtpVerifyIn)
 @auth_blp.response(200, TokensOut)
 @auth_blp.alt_response(401, schema=ErrorEnvelope, description="wrong, expired or locked code")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many attempts, or the number is locked; "
+                                                              "see Retry-After")
+@auth_blp.alt_response(503, schema=ErrorEnvelope, description="sign-in briefly unavailable")
 @auth_blp.doc(security=[])
 def otp_verify(body):
     """Sign in with the SMS code; a number seen for the first time gets an account."""
@@ -131,6 +143,7 @@ def otp_verify(body):
 @auth_blp.arguments(RefreshIn)
 @auth_blp.response(200, TokensOut)
 @auth_blp.alt_response(401, schema=ErrorEnvelope, description="unknown, used or revoked refresh token")
+@auth_blp.alt_response(429, schema=ErrorEnvelope, description="too many refreshes from this address; see Retry-After")
 @auth_blp.doc(security=[])
 def refresh(body):
     """Trade a refresh token for a new pair. A refresh token works once; reusing one ends the session."""
@@ -158,11 +171,18 @@ class Me(MethodView):
 
     @me_blp.arguments(MeUpdateIn)
     @me_blp.response(200, MeOut)
+    @me_blp.alt_response(403, schema=ErrorEnvelope, description="`current_password` or `otp_code` is wrong")
+    @me_blp.alt_response(422, schema=ErrorEnvelope, description="invalid, or `password` without "
+                                                                "`current_password`/`otp_code`")
+    @me_blp.alt_response(429, schema=ErrorEnvelope, description="too many wrong passwords/codes for this phone")
     @login_required
     def patch(self, body):
-        """Change my name or password (a new password ends my other sessions)."""
+        """Change my name or password. A new password needs `current_password` (or `otp_code`) and ends
+        my other sessions and their sockets; this one stays."""
         g.user = accounts.update_profile(g.user, name=body.get("name"), password=body.get("password"),
-                                         keep_family=g.token_claims["fam"])
+                                         keep_family=g.token_claims["fam"],
+                                         current_password=body.get("current_password"),
+                                         otp_code=body.get("otp_code"))
         return _me(g.user)
 
 
@@ -171,6 +191,7 @@ class Me(MethodView):
 @me_blp.response(200, MeOut)
 @me_blp.alt_response(404, schema=ErrorEnvelope, description="unknown or expired code")
 @me_blp.alt_response(409, schema=ErrorEnvelope, description="code already used by someone else")
+@me_blp.alt_response(429, schema=ErrorEnvelope, description="too many claims; see Retry-After")
 @login_required
 def claim(body):
     """Link a child to my account with the invite code the school gave."""
@@ -179,10 +200,16 @@ def claim(body):
 
 
 def apply_rate_limits(app, limiter, config) -> None:
-    """Login and OTP: per phone number and per client address."""
-    from .logic import normalize_phone
+    """Login and OTP: per phone number and per client address. Refresh: per client address.
+    Invite claims and announcements: per signed-in user (per address without a valid token).
+
+    A limit answers 429 with ``Retry-After``. If Redis is configured but down the limiter counts
+    per process; sign-in itself then answers 503 (``accounts.check_lockout``).
+    """
+    from .logic import decode_access_token, normalize_phone
     from ..errors import ApiError
     from flask import request
+    from flask_limiter.util import get_remote_address
 
     def phone_key() -> str:
         body = request.get_json(silent=True)
@@ -191,6 +218,16 @@ def apply_rate_limits(app, limiter, config) -> None:
             return "phone:" + normalize_phone(raw)
         except ApiError:
             return "phone:" + raw[:32]
+
+    def user_key() -> str:
+        """The token's user (signature and expiry checked, no database read); else the address."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            try:
+                return "user:" + str(decode_access_token(token.strip())["sub"])
+            except ApiError:
+                pass
+        return "addr:" + (get_remote_address() or "")
 
     limits = {"auth.login": config.login_rate_limit, "auth.otp_request": config.otp_rate_limit,
               "auth.otp_verify": config.login_rate_limit}
@@ -203,3 +240,11 @@ def apply_rate_limits(app, limiter, config) -> None:
         view = limiter.limit(limit, key_func=phone_key, scope=endpoint + ":phone")(view)
         view = limiter.limit(ip_limit, scope=endpoint + ":ip")(view)
         app.view_functions[endpoint] = view
+    app.view_functions["auth.refresh"] = limiter.limit(config.refresh_rate_limit, scope="auth.refresh:ip")(
+        app.view_functions["auth.refresh"])
+    per_user = {"me.claim": config.claim_rate_limit,
+                "announcements.create_announcement": config.announcement_rate_limit}
+    for endpoint, limit in per_user.items():
+        if endpoint in app.view_functions:  # a domain package may be absent
+            app.view_functions[endpoint] = limiter.limit(limit, key_func=user_key, scope=endpoint + ":user")(
+                app.view_functions[endpoint])

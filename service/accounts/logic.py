@@ -18,8 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from peewee import IntegrityError
 
-from ..db import db, is_postgres, utcnow, write_transaction
-from ..errors import Unauthorized, ValidationError
+from ..db import db, is_postgres, on_commit, utcnow, write_transaction
+from ..errors import Forbidden, RateLimited, Unauthorized, Unavailable, ValidationError
 from .models import OtpCode, RefreshToken, RevokedFamily, User
 from ..signals import logged_out
 
@@ -85,14 +85,119 @@ def find_user_by_phone(phone: str) -> User | None:
     return User.get_or_none(User.phone == normalize_phone(phone))
 
 
-def login_with_password(phone: str, password: str) -> User:
-    user = find_user_by_phone(phone)
+def login_with_password(phone: str, password: str, now: float | None = None) -> User:
+    phone = normalize_phone(phone)
+    check_lockout(phone, now)
+    user = User.get_or_none(User.phone == phone)
     if user is None:
         _hasher.hash(password)  # the same cost as checking a real account's password
+        record_failure(phone, now)
         raise Unauthorized("Wrong phone number or password.")
     if not check_password(user, password) or not user.is_active:
+        record_failure(phone, now)
         raise Unauthorized("Wrong phone number or password.")
+    clear_failures(phone)
     return user
+
+
+# --- cumulative lockout per phone -------------------------------------------------------------
+# The per-minute limits (flask-limiter) slow guessing down but renew forever; this counts every
+# failed password and OTP code of a phone number over a long window (24 h by default) and locks
+# the number's sign-in for a long period when the count is reached. Shared through Redis when it
+# is configured; if Redis is then unreachable, sign-in answers 503 (never a per-process count a
+# guesser could spread across processes). Without Redis (one embedded process): in memory.
+# Times are unix seconds, injectable for tests.
+def _memory() -> tuple[dict[str, list[float]], dict[str, float]]:
+    """This app's in-process counts (no Redis): failure times and lock ends by phone."""
+    return current_app.extensions.setdefault("lienlac.lockout", ({}, {}))
+
+
+def _lockout_settings():
+    cfg = current_app.config["LIENLAC"]
+    return cfg.auth_lockout_failures, cfg.auth_failure_window_seconds, cfg.auth_lockout_seconds
+
+
+def _redis_or_none():
+    from .. import jobs
+
+    return jobs.redis_connection()
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    log.error("sign-in counting unavailable: %s", type(exc).__name__)
+    return Unavailable("Sign-in is unavailable right now; try again in a moment.",
+                       headers={"Retry-After": "30"})
+
+
+def _lock_keys(phone: str) -> tuple[str, str]:
+    return f"lienlac:authfail:{phone}", f"lienlac:authlock:{phone}"
+
+
+def check_lockout(phone: str, now: float | None = None) -> None:
+    """429 while the phone is locked; 503 when Redis is configured but unreachable."""
+    import time as _time
+
+    now = _time.time() if now is None else now
+    redis = _redis_or_none()
+    if redis is not None:
+        try:
+            until = redis.get(_lock_keys(phone)[1])
+        except Exception as exc:  # noqa: BLE001 - redis.exceptions.RedisError and socket errors
+            raise _unavailable(exc) from None
+        until = float(until) if until else 0.0
+    else:
+        until = _memory()[1].get(phone, 0.0)
+    if until > now:
+        retry = max(1, int(until - now + 0.999))
+        raise RateLimited("Too many failed attempts for this phone number; try again later.",
+                          headers={"Retry-After": str(retry)})
+
+
+def record_failure(phone: str, now: float | None = None) -> None:
+    """Count a failed password or OTP code for ``phone``; reaching the limit locks the number."""
+    import time as _time
+
+    now = _time.time() if now is None else now
+    limit, window, lock_seconds = _lockout_settings()
+    fail_key, lock_key = _lock_keys(phone)
+    redis = _redis_or_none()
+    if redis is not None:
+        try:
+            pipe = redis.pipeline()
+            pipe.zadd(fail_key, {uuid.uuid4().hex: now})
+            pipe.zremrangebyscore(fail_key, "-inf", now - window)
+            pipe.zcard(fail_key)
+            pipe.expire(fail_key, int(window) + 1)
+            count = pipe.execute()[2]
+            if count >= limit:
+                pipe = redis.pipeline()
+                pipe.set(lock_key, repr(now + lock_seconds), ex=int(lock_seconds) + int(window) + 1)
+                pipe.delete(fail_key)
+                pipe.execute()
+        except Exception as exc:  # noqa: BLE001
+            raise _unavailable(exc) from None
+    else:
+        failures, locks = _memory()
+        stamps = [t for t in failures.get(phone, []) if t > now - window] + [now]
+        failures[phone] = stamps
+        count = len(stamps)
+        if count >= limit:
+            locks[phone] = now + lock_seconds
+            failures.pop(phone, None)
+    if count >= limit:
+        log.warning("sign-in locked for a phone after repeated failures", extra={"to_suffix": phone[-3:]})
+
+
+def clear_failures(phone: str) -> None:
+    """A successful sign-in starts the count again (a lock in force stays)."""
+    redis = _redis_or_none()
+    if redis is not None:
+        try:
+            redis.delete(_lock_keys(phone)[0])
+        except Exception as exc:  # noqa: BLE001
+            raise _unavailable(exc) from None
+    else:
+        _memory()[0].pop(phone, None)
 
 
 # --- OTP ------------------------------------------------------------------------------------
@@ -142,6 +247,7 @@ def _otp_matches(stored: str, phone: str, code: str) -> bool:
 def request_otp(phone: str, sender: SmsSender, now: dt.datetime | None = None) -> None:
     """Issue a 6-digit code valid 5 minutes; earlier unused codes for the number stop working."""
     phone = normalize_phone(phone)
+    check_lockout(phone)
     now = now or utcnow()
     code = f"{secrets.randbelow(1_000_000):06d}"
     with write_transaction():
@@ -157,30 +263,39 @@ def _for_update(query):
     return query.for_update() if is_postgres() else query
 
 
-def verify_otp(phone: str, code: str, now: dt.datetime | None = None) -> User:
-    """Check a code; five wrong tries lock it. A number seen for the first time gets an account."""
-    phone = normalize_phone(phone)
-    now = now or utcnow()
-    failure = Unauthorized("The code is wrong or has expired.")
+def _consume_otp(phone: str, code: str, now: dt.datetime) -> bool:
+    """Use the phone's current code if ``code`` is it; five wrong tries lock it. Every failure counts
+    toward the phone's lockout."""
     with write_transaction():
         # the row is locked so that concurrent wrong guesses each count (no lost attempts)
         otp = _for_update(OtpCode.select().where((OtpCode.phone == phone) & OtpCode.consumed_at.is_null())
                           .order_by(OtpCode.id.desc())).first()
-        if otp is None or otp.locked or otp.attempts >= OTP_MAX_TRIES or otp.expires_at < now:
-            raise failure
-        good = _otp_matches(otp.code_hash, phone, (code or "").strip())
-        if not good:
+        usable = not (otp is None or otp.locked or otp.attempts >= OTP_MAX_TRIES or otp.expires_at < now)
+        good = usable and _otp_matches(otp.code_hash, phone, (code or "").strip())
+        if usable and not good:
             attempts = otp.attempts + 1
             OtpCode.update(attempts=attempts, locked=attempts >= OTP_MAX_TRIES).where(
                 OtpCode.id == otp.id).execute()
     # the failed attempt above is committed before we answer
+    if good:
+        with write_transaction():
+            good = bool(OtpCode.update(consumed_at=now).where(
+                (OtpCode.id == otp.id) & OtpCode.consumed_at.is_null()
+                & (OtpCode.locked == False)).execute())  # noqa: E712 - else a concurrent verify used it first
     if not good:
+        record_failure(phone)
+    return good
+
+
+def verify_otp(phone: str, code: str, now: dt.datetime | None = None) -> User:
+    """Check a code; five wrong tries lock it. A number seen for the first time gets an account."""
+    phone = normalize_phone(phone)
+    check_lockout(phone)
+    now = now or utcnow()
+    failure = Unauthorized("The code is wrong or has expired.")
+    if not _consume_otp(phone, code, now):
         raise failure
     with write_transaction():
-        updated = OtpCode.update(consumed_at=now).where(
-            (OtpCode.id == otp.id) & OtpCode.consumed_at.is_null() & (OtpCode.locked == False)).execute()  # noqa: E712
-        if not updated:  # a concurrent verify used it first
-            raise failure
         user = User.get_or_none(User.phone == phone)
         if user is None:
             try:
@@ -190,6 +305,7 @@ def verify_otp(phone: str, code: str, now: dt.datetime | None = None) -> User:
                 user = User.get(User.phone == phone)
     if not user.is_active:
         raise failure
+    clear_failures(phone)
     return user
 
 
@@ -255,6 +371,7 @@ def refresh_session(token: str, now: dt.datetime | None = None) -> dict:
                 raise failure
             new_refresh = _new_refresh(row.user_id, row.family, now)
     if reused:
+        _disconnect(row.user_id, family=row.family)
         raise failure
     access, lifetime = issue_access_token(user.id, row.family, now)
     return {"access_token": access, "refresh_token": new_refresh, "expires_in": lifetime, "user": user}
@@ -263,10 +380,18 @@ def refresh_session(token: str, now: dt.datetime | None = None) -> dict:
 def logout(user: User, family: str, device_token: str | None = None) -> None:
     with write_transaction():
         revoke_family(family, user.id, "logout")
+    _disconnect(user.id, family=family)
     try:  # the session has ended whatever a receiver does; its failure must not turn logout into a 500
         logged_out.send(user, user_id=user.id, device_token=device_token)
     except Exception as exc:  # noqa: BLE001 - no traceback: its text could carry the device token
         log.error("logged_out receiver failed: %s", type(exc).__name__, extra={"user_id": user.id})
+
+
+def _disconnect(user_id: int, family: str | None = None, keep_family: str | None = None) -> None:
+    """After a revocation committed: its sockets go too, on every web process."""
+    from .. import realtime
+
+    realtime.disconnect_sessions(user_id, family=family, keep_family=keep_family)
 
 
 def decode_access_token(token: str) -> dict:
@@ -340,12 +465,56 @@ def revoke_other_sessions(user_id: int, keep_family: str | None, reason: str = "
 
 
 def update_profile(user: User, name: str | None = None, password: str | None = None,
-                   keep_family: str | None = None) -> User:
-    """``PATCH /me``: a new name and/or password; a new password ends the user's other sessions."""
+                   keep_family: str | None = None, current_password: str | None = None,
+                   otp_code: str | None = None) -> User:
+    """``PATCH /me``: a new name and/or password.
+
+    A new password needs proof beyond the access token: ``current_password``, or ``otp_code`` (a
+    code from ``POST /auth/otp/request`` for the user's phone, used up here). Missing → 422,
+    wrong → 403 (never 401: the app would take it for an expired token); a wrong proof counts
+    toward the phone's sign-in lockout, like a wrong login. Then every other session ends, its
+    sockets included; the caller's stays.
+    """
+    if password is not None:
+        _check_password_change_proof(user, current_password, otp_code)
     with write_transaction():
         if name is not None:
             User.update(name=name).where(User.id == user.id).execute()
         if password is not None:
             set_password(user.id, password)
             revoke_other_sessions(user.id, keep_family)
+    if password is not None:
+        _disconnect(user.id, keep_family=keep_family)
     return User.get_by_id(user.id)
+
+
+def _check_password_change_proof(user: User, current_password: str | None, otp_code: str | None) -> None:
+    if not current_password and not otp_code:
+        message = "Give your current password (or a code sent by SMS) to change the password."
+        raise ValidationError(message, fields={"current_password": [message]})
+    phone = user.phone
+    if phone:
+        check_lockout(phone)
+    if current_password:
+        ok = check_password(user, current_password)
+        if not ok and phone:
+            record_failure(phone)
+    else:
+        ok = bool(phone) and _consume_otp(phone, otp_code, utcnow())
+    if not ok:
+        raise Forbidden("The current password or code is wrong.")
+    if phone:
+        clear_failures(phone)
+
+
+def deactivate_user(user_id: int, now: dt.datetime | None = None) -> None:
+    """Lock an account out: it can no longer sign in, its sessions end and its sockets drop at once."""
+    with write_transaction():
+        User.update(is_active=False).where(User.id == user_id).execute()
+        end_all_sessions(user_id, reason="deactivated", now=now)
+
+
+def end_all_sessions(user_id: int, reason: str, now: dt.datetime | None = None) -> None:
+    """Revoke every session of the user; their sockets drop once the caller's transaction commits."""
+    revoke_other_sessions(user_id, None, reason=reason, now=now)
+    on_commit(_disconnect, user_id)

@@ -103,6 +103,36 @@ def class_guardian_ids(class_id: int) -> list[int]:
     return sorted(row.guardian_id for row in query)
 
 
+def class_members(class_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
+    """``{class_id: [(user_id, "teacher"|"guardian")]}``: each class's teachers (homeroom first, then
+    subject teachers) and the guardians of its students who are not its teachers; three queries
+    whatever the number of classes."""
+    ids = sorted({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    teachers: dict[int, list[int]] = {c: [] for c in ids}
+    for klass in SchoolClass.select(SchoolClass.id, SchoolClass.homeroom_teacher).where(SchoolClass.id.in_(ids)):
+        if klass.homeroom_teacher_id:
+            teachers[klass.id].append(klass.homeroom_teacher_id)
+    for row in (ClassTeacher.select(ClassTeacher.school_class, ClassTeacher.teacher)
+                .where(ClassTeacher.school_class.in_(ids)).order_by(ClassTeacher.id)):
+        if row.teacher_id not in teachers[row.school_class_id]:
+            teachers[row.school_class_id].append(row.teacher_id)
+    guardians: dict[int, set[int]] = defaultdict(set)
+    for row in (StudentGuardian.select(Student.school_class, StudentGuardian.guardian).distinct()
+                .join(Student).where(Student.school_class.in_(ids)).tuples()):
+        guardians[row[0]].add(row[1])
+    return {c: [(t, "teacher") for t in teachers[c]]
+            + [(g, "guardian") for g in sorted(guardians[c]) if g not in teachers[c]] for c in ids}
+
+
+def student_names(student_ids: Iterable[int]) -> dict[int, str]:
+    ids = list({int(s) for s in student_ids})
+    if not ids:
+        return {}
+    return {s.id: s.name for s in Student.select(Student.id, Student.name).where(Student.id.in_(ids))}
+
+
 def teacher_class_ids(user_id: int) -> list[int]:
     homeroom = [c.id for c in SchoolClass.select(SchoolClass.id).where(SchoolClass.homeroom_teacher == user_id)]
     subject = [r.school_class_id for r in ClassTeacher.select(ClassTeacher.school_class)
@@ -173,6 +203,13 @@ def assign_subject_teacher(class_id: int, teacher_id: int, subject: str) -> Clas
     return row
 
 
+def _national_id_conflict() -> Conflict:
+    """One answer whether the id is used in this school or in another: nothing about the other
+    student (or that there is one elsewhere) is told. National ids are unique system-wide."""
+    return Conflict("This national id cannot be used; check it.",
+                    fields={"national_id": ["Cannot be used; check it."]})
+
+
 def create_student(school_id: int, name: str, class_id: int | None = None, national_id: str | None = None,
                    birth_date: dt.date | None = None) -> Student:
     national_id = (national_id or "").strip() or None
@@ -181,13 +218,11 @@ def create_student(school_id: int, name: str, class_id: int | None = None, natio
             get_school(school_id)
             _check_student_class(school_id, class_id)
             if national_id and Student.select().where(Student.national_id == national_id).exists():
-                raise Conflict("A student with this national id already exists.",
-                               fields={"national_id": ["Already used."]})
+                raise _national_id_conflict()
             return Student.create(school=school_id, name=name, school_class=class_id, national_id=national_id,
                                   birth_date=birth_date)
     except pw.IntegrityError as exc:  # a concurrent insert of the same national id
-        raise Conflict("A student with this national id already exists.",
-                       fields={"national_id": ["Already used."]}) from exc
+        raise _national_id_conflict() from exc
 
 
 def ensure_user(phone: str, name: str, password: str | None = None) -> User:
@@ -485,13 +520,11 @@ def update_student(student_id: int, changes: dict) -> Student:
             national_id = changes.get("national_id")
             if national_id and Student.select().where((Student.national_id == national_id)
                                                       & (Student.id != student.id)).exists():
-                raise Conflict("A student with this national id already exists.",
-                               fields={"national_id": ["Already used."]})
+                raise _national_id_conflict()
             if values:
                 Student.update(**values).where(Student.id == student.id).execute()
     except pw.IntegrityError as exc:
-        raise Conflict("A student with this national id already exists.",
-                       fields={"national_id": ["Already used."]}) from exc
+        raise _national_id_conflict() from exc
     return get_student(student_id)
 
 
@@ -505,6 +538,59 @@ def add_guardian_by_phone(student_id: int, phone: str, name: str, relationship: 
     except pw.IntegrityError as exc:
         raise Conflict("Try again.") from exc
     return user, link
+
+
+def set_guardian_phone(student_id: int, guardian_id: int, phone: str) -> User:
+    """Give a guardian imported without a phone (an email-only OneRoster row) their phone number.
+
+    They then sign in by OTP with it, and later roster imports that carry the phone match the same
+    account. Only for an account whose every role and child is in this student's school, and that
+    has no phone yet; the number must be free.
+    """
+    from ..accounts.logic import normalize_phone
+
+    phone = normalize_phone(phone)
+    try:
+        with write_transaction():
+            student = get_student(student_id)
+            if not StudentGuardian.select().where((StudentGuardian.student == student_id)
+                                                  & (StudentGuardian.guardian == guardian_id)).exists():
+                raise NotFound("This person is not a guardian of this student.")
+            user = get_user(guardian_id)
+            school_id = student.school_id
+            elsewhere = (StaffRole.select().where((StaffRole.user == guardian_id)
+                                                  & (StaffRole.school != school_id)).exists()
+                         or StudentGuardian.select().join(Student).where(
+                             (StudentGuardian.guardian == guardian_id) & (Student.school != school_id)).exists())
+            if user.phone is not None or elsewhere:
+                raise Conflict("This guardian's phone number cannot be set here.",
+                               fields={"phone": ["Only a guardian without a phone, of this school only."]})
+            if User.select().where(User.phone == phone).exists():
+                raise Conflict("This phone number is already in use.", fields={"phone": ["Already used."]})
+            User.update(phone=phone).where((User.id == guardian_id) & User.phone.is_null()).execute()
+    except pw.IntegrityError as exc:  # the same number given at once to another account
+        raise Conflict("This phone number is already in use.", fields={"phone": ["Already used."]}) from exc
+    return get_user(guardian_id)
+
+
+def phoneless_guardian_invites(class_id: int, created_by: int | None,
+                               now: dt.datetime | None = None) -> list[dict]:
+    """A new invite code for each child of the class with a guardian who has no phone (imported from an
+    email-only roster row): the list a homeroom teacher prints and hands out. Each call makes new codes."""
+    rows = (StudentGuardian.select(StudentGuardian, Student, User)
+            .join(Student, on=(StudentGuardian.student == Student.id))
+            .switch(StudentGuardian).join(User, on=(StudentGuardian.guardian == User.id))
+            .where((Student.school_class == class_id) & User.phone.is_null())
+            .order_by(Student.name, Student.id, User.name, User.id))
+    out = []
+    with write_transaction():
+        for link in rows:
+            code, invite = create_invite(link.student_id, created_by, link.relationship, now)
+            out.append({"student_id": link.student_id, "student_name": link.student.name,
+                        "guardian_id": link.guardian_id, "guardian_name": link.guardian.name,
+                        "guardian_email": link.guardian.email, "relationship": link.relationship,
+                        "code": code, "expires_at": invite.expires_at})
+    return out
 
 
 def unlink_guardian(student_id: int, guardian_id: int) -> None:

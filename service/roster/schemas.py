@@ -1,4 +1,4 @@
-"""Marshmallow schemas of the roster administration API (``service.api_roster``)."""
+"""Marshmallow schemas of the roster administration API (``service.roster.api``)."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
@@ -194,3 +194,24 @@ class InviteOut(Schema):
     expires_at = UtcDateTime(required=True)
     student_id = Id(required=True)
     relationship = fields.String(required=True)
+
+
+class GuardianPhoneIn(_Stripped):
+    phone = fields.String(required=True, validate=validate.Length(min=3, max=32), metadata={
+        "description": "the phone of a guardian imported without one; they then sign in with it by OTP"})
+
+
+class GuardianInviteOut(Schema):
+    student_id = Id(required=True)
+    student_name = fields.String(required=True)
+    guardian_id = Id(required=True)
+    guardian_name = fields.String(required=True)
+    guardian_email = fields.String(allow_none=True, required=True)
+    relationship = fields.String(required=True)
+    code = fields.String(required=True, metadata={"description": "shown once: the guardian signs in with "
+                                                                  "their phone and claims the child with it"})
+    expires_at = UtcDateTime(required=True)
+
+
+class GuardianInviteList(Schema):
+    items = fields.List(fields.Nested(GuardianInviteOut), required=True)
