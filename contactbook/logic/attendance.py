@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from notifications.logic import notify_each
+from notifications import notify_each
 from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import ValidationError

@@ -35,7 +35,7 @@ import uuid
 
 from peewee import Case, fn
 
-from notifications.logic import notify_each
+from notifications import notify_each
 from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import ValidationError

@@ -6,7 +6,7 @@ local date (default today, school time). Other packages are read through their p
 - announcements: ``notifications.logic.announcements_received`` — those that reached the caller's
   inbox that day when the caller is a guardian, those that reached any of the child's guardians
   when the caller is staff;
-- remarks: ``contactbook.logic.remarks.remarks_for_day(student_id, date)`` (the grades half of the
+- remarks: ``remarks.remarks_for_day(student_id, date)`` (the grades half of the
   package) when that module is present, else ``[]``;
 - meals and timetable: ``[]`` until the nutrition and schedules packages exist (see the TODOs).
 """
@@ -16,20 +16,15 @@ import datetime as dt
 import importlib
 import importlib.util
 
-from notifications.logic import announcements_received
+from notifications import announcements_received
 from service.roster import logic as roster
 
 from .. import policy
-from . import attendance, checkins, common
+from . import attendance, checkins, common, remarks
 
 
 def _remarks(student_id: int, day: dt.date) -> list:
-    # Remarks belong to the grades half of contactbook (another branch at the time of writing):
-    # used as soon as contactbook/logic/remarks.py provides remarks_for_day(student_id, date).
-    if importlib.util.find_spec("contactbook.logic.remarks") is None:
-        return []
-    module = importlib.import_module("contactbook.logic.remarks")
-    return list(module.remarks_for_day(student_id, day))
+    return list(remarks.remarks_for_day(student_id, day))
 
 
 def _meals(student_id: int, day: dt.date) -> list:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from notifications.logic import notify
+from notifications import notify
 from service.roster import logic as roster
 from service.db import write_transaction
 from service.errors import Conflict, NotFound, ValidationError

@@ -5,12 +5,12 @@ from marshmallow import Schema, fields, validate
 
 from service.schemas import Id, ListArgs, UtcDateTime
 
-from .logic.attendance import MAX_NOTE
-from .logic.checkins import MAX_EVENTS
-from .logic.leave import MAX_NOTE as MAX_DECISION_NOTE
-from .logic.leave import MAX_REASON
-from .logic.leave import STATUSES as LEAVE_STATUSES
-from .models import SOURCES, STATUSES
+from ..logic.attendance import MAX_NOTE
+from ..logic.checkins import MAX_EVENTS
+from ..logic.leave import MAX_NOTE as MAX_DECISION_NOTE
+from ..logic.leave import MAX_REASON
+from ..logic.leave import STATUSES as LEAVE_STATUSES
+from ..models import SOURCES, STATUSES
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM (school time).")
 SOURCE_DOC = {"description": "who set the status last: teacher (a post), gate (a check-in), leave (an approved request)"}
