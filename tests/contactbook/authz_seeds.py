@@ -58,3 +58,45 @@ given("at", under="/checkins")(lambda w, family: dt.datetime.utcnow().replace(mi
 refused_in_answer("POST", "/checkins",
                   lambda answer: answer["stored"] == 0 and [r["reason"] for r in answer["rejected"]]
                   == ["student_not_in_school"])
+
+
+# --- grades, remarks and the term report --------------------------------------------------------
+#: the subject ``subject_teacher_a`` teaches in class 1A (core seed); the admin grades another one
+SUBJECT, PUBLISHED_SUBJECT = "Toán", "Tiếng Việt"
+
+
+@seeder
+def _grades(w) -> None:
+    """In 1A, term I of school A: Toán as drafts (the subject teacher's, to publish); Tiếng Việt entered
+    by the admin, published, then corrected once (a change in the audit); a remark for families A and B."""
+    from contactbook.logic import grades, remarks
+
+    o, r = w.objects, w.roles
+    a, b, klass, term = o["child_a"].id, o["child_b"].id, o["class_a"].id, o["term_a"].id
+    grades.put_grades(r["subject_teacher_a"], klass, term, SUBJECT, "regular", 1,
+                      [{"student_id": a, "score": 8.5}, {"student_id": b, "score": 7}])
+    admin = r["admin_a"]
+    for kind, slot, scores in (("regular", 1, (9, 8)), ("regular", 2, (8.5, 7.5)), ("midterm", None, (8, 7)),
+                               ("final", None, (9, 6.5))):
+        grades.put_grades(admin, klass, term, PUBLISHED_SUBJECT, kind, slot,
+                          [{"student_id": a, "score": scores[0]}, {"student_id": b, "score": scores[1]}])
+    grades.publish(admin, klass, term, PUBLISHED_SUBJECT)
+    grades.put_grades(admin, klass, term, PUBLISHED_SUBJECT, "regular", 2, [{"student_id": a, "score": 9}])
+    o["remark_a"] = remarks.add_remark(r["homeroom_a"], a, "Cháu An đọc to, rõ ràng; cần luyện thêm phép trừ.")
+    o["remark_b"] = remarks.add_remark(r["homeroom_a"], b, "Cháu Ngọc hăng hái phát biểu.")
+
+
+# the grade book: the subject its teacher teaches, a new regular assessment for family A's child
+given("subject", under="/classes/{class_id}/grades")(lambda w, family: SUBJECT)
+given("subject", under="/classes/{class_id}/grades/changes")(lambda w, family: PUBLISHED_SUBJECT)
+given("kind", under="/classes/{class_id}/grades")(lambda w, family: "regular")
+given("slot", under="/classes/{class_id}/grades")(lambda w, family: 2)
+given("scores", under="/classes/{class_id}/grades")(
+    lambda w, family: [{"student_id": str(w.objects["child_a"].id), "score": 9.5}])
+# a student's grades: by term (``term_id`` is optional beside ``year_id``; the report's is required)
+given("term_id", under="/students/{student_id}/grades")(lambda w, family: w.objects["term_a"].id)
+given("body", under="/students/{student_id}/remarks")(lambda w, family: "Cháu tiến bộ trong tuần.")
+# No allow for grades, remarks or the report: every foreign role is refused. A guardian of another
+# family in 1A sees the class (allowed above, in the core seeds) but not its grade book (404, as for
+# no class); the cafeteria reads the class and the student, so its 403 there tells it nothing new
+# (the matrix's ``_sees``) and needs no allow either.
