@@ -11,9 +11,11 @@ if [ "${1:-}" = "--quick" ]; then
   "$PY" benchmarks/fanout.py --guardians 2000
   "$PY" benchmarks/nutrition.py --children 300 --rounds 1
   "$PY" benchmarks/timetable.py --seconds 5 --rate 50
+  "$PY" benchmarks/contactbook.py --students 300 --classes 7 --events 100 --rounds 2
 else
   "$PY" benchmarks/realtime.py
   "$PY" benchmarks/fanout.py
   "$PY" benchmarks/nutrition.py
   "$PY" benchmarks/timetable.py
+  "$PY" benchmarks/contactbook.py
 fi

@@ -25,6 +25,12 @@ def deliver(key: str, user_ids: list[int], spec: dict, now: str | None = None, q
 
 
 @job
+def deliver_each(items: list, now: str | None = None) -> None:
+    """Several ``notify`` calls of one ``notify_each``: ``[[key, user_ids, spec], ...]``, each idempotent."""
+    logic.deliver_each(items, _when(now))
+
+
+@job
 def plan_notify(key: str, user_ids: list[int], spec: dict, now: str | None = None) -> None:
     logic.plan_notify(key, user_ids, spec, _when(now))
 

@@ -76,6 +76,37 @@ def notify(user_ids: Iterable[int], category: str, title: str, body: str, data: 
         queues.enqueue("plan_notify", key, ids, spec, when, queue="default", job_id=f"notify-plan-{key[2:]}")
 
 
+def notify_each(notices: Iterable[dict], now: dt.datetime | None = None) -> None:
+    """Many ``notify`` calls at once, each with its own recipients and text, in one job per 1,000
+    recipients instead of a job each (e.g. a gate batch's 500 "arrived 07:05" notices, one per child).
+
+    Each notice is a dict of ``notify``'s arguments (``user_ids``, ``category``, ``title``, ``body``,
+    ``data``, ``texts``, ...). The same rules and guarantees as ``notify``: each notice has its own
+    dedupe key, so a job that runs twice delivers nothing twice. Call it after your transaction.
+    """
+    items = []
+    for notice in notices:
+        args = dict(notice)
+        ids = sorted({int(u) for u in args.pop("user_ids")})
+        spec = make_spec(**args)
+        if not ids or not (spec["inbox"] or spec["push"]):
+            continue
+        if len(ids) > CHUNK:
+            notify(ids, **args, now=now)
+            continue
+        items.append(["n:" + uuid.uuid4().hex, ids, spec])
+    when = now.isoformat() if now else None
+    group: list = []
+    size = 0
+    for item in items + [None]:
+        if group and (item is None or size + len(item[1]) > CHUNK):
+            queues.enqueue("deliver_each", group, when, queue="high", job_id=f"notify-each-{group[0][0][2:]}")
+            group, size = [], 0
+        if item is not None:
+            group.append(item)
+            size += len(item[1])
+
+
 def make_spec(category, title, body, data=None, *, inbox=True, push=True, urgent=False, silent=False,
               collapse_key=None, texts=None) -> dict:
     """Check ``notify``'s arguments and turn them into the JSON-able spec the jobs carry."""
@@ -384,9 +415,41 @@ def deliver_chunk(key: str, user_ids: list[int], spec: dict, now: dt.datetime | 
         enqueue_push(pending, queue=queue, job_prefix=f"push-{key[2:]}-{seq}", now=now)
 
 
+def deliver_each(items: list, now: dt.datetime | None = None) -> None:
+    """One ``notify_each`` job: every notice's rows (each under its own key), then their pushes together."""
+    pending: list[int] = []
+    for key, user_ids, spec in items:
+        pending.extend(deliver(user_ids, spec, dedupe_key=key, now=now))
+    if not pending:
+        return
+    if len(pending) <= 50:
+        push_notifications(pending, now=now)
+    else:
+        enqueue_push(pending, queue="high", job_prefix=f"push-each-{items[0][0][2:]}", now=now)
+
+
 def plan_notify(key: str, user_ids: list[int], spec: dict, now: dt.datetime | None = None) -> None:
     ids = sorted({int(u) for u in user_ids})
     when = now.isoformat() if now else None
     for seq, start in enumerate(range(0, len(ids), CHUNK)):
         queues.enqueue("deliver", key, ids[start:start + CHUNK], spec, when, "low", seq, queue="low",
                        job_id=f"notify-{key[2:]}-{seq}")
+
+
+# --- reading for other packages ----------------------------------------------------------------
+def announcements_received(user_ids: Iterable[int], since: dt.datetime, until: dt.datetime) -> list[dict]:
+    """Announcements that reached any of these users' inboxes in ``[since, until)`` (naive UTC), once
+    each, oldest first: ``[{id, title, body, urgent, created_at}]`` (the day's page of the contact book)."""
+    ids = sorted({int(u) for u in user_ids})
+    if not ids:
+        return []
+    rows = (Notification.select(Notification.announcement, Notification.title, Notification.body,
+                                Notification.urgent, Notification.created_at)
+            .where(Notification.user.in_(ids) & Notification.announcement.is_null(False) & Notification.in_inbox
+                   & (Notification.created_at >= since) & (Notification.created_at < until))
+            .order_by(Notification.created_at, Notification.id))
+    out: dict[int, dict] = {}
+    for row in rows:
+        out.setdefault(row.announcement_id, {"id": row.announcement_id, "title": row.title, "body": row.body,
+                                             "urgent": row.urgent, "created_at": row.created_at})
+    return list(out.values())

@@ -13,4 +13,6 @@ def timetable_for_day(student_id: int, date):
     return _for_day(student_id, date)
 
 
-__all__ = ["timetable_for_day"]
+from .schemas import TimetableDayPeriodOut  # noqa: E402 - the schema of timetable_for_day's items
+
+__all__ = ["TimetableDayPeriodOut", "timetable_for_day"]

@@ -31,7 +31,8 @@ from peewee import Case, fn
 from .roster import logic as roster
 from .errors import Forbidden, NotFound
 from .accounts.models import User
-from .roster.models import STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian
+from .roster.models import (STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
+                            Term)
 
 _ROLE_BITS = {"admin": 1, "teacher": 2, "cafeteria": 4}
 _MAX_ID = 2**63
@@ -266,6 +267,15 @@ def year_for(user: User | int, year_id: int, roles: Iterable[str] = ("admin",)) 
     if year is None:  # pragma: no cover - school_for already answered
         raise NotFound("No such school year.")
     return year
+
+
+def term_for(user: User | int, term_id: int, roles: Iterable[str] = ("admin",)) -> Term:
+    """A term for ``roles`` in its school (same answers as ``school_for``; no such term → 404 too)."""
+    term = Term.get_or_none(Term.id == int(term_id)) if _valid_id(term_id) else None
+    school_for(user, SchoolYear.get_by_id(term.school_year_id).school_id if term else None, roles)
+    if term is None:  # pragma: no cover - school_for already answered
+        raise NotFound("No such term.")
+    return term
 
 
 def require_staff_role(user: User | int, roles: Iterable[str] = ("admin",)) -> None:

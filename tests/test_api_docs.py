@@ -55,6 +55,13 @@ CONTRACT_PATHS = {
     "/api/v1/events/{event_id}/signups": {"post"},
     "/api/v1/me/calendar-feed": {"post", "delete"},
     "/api/v1/calendar/{feed_token}.ics": {"get"},
+    "/api/v1/classes/{class_id}/grades": {"put"},
+    "/api/v1/classes/{class_id}/grades/publish": {"post"},
+    "/api/v1/students/{student_id}/grades": {"get"},
+    "/api/v1/students/{student_id}/remarks": {"post"},
+    "/api/v1/students/{student_id}/report": {"get"},
+    "/api/v1/terms/{term_id}": {"get"},
+    "/api/v1/schools/{school_id}/years": {"get"},
 }
 
 CONTRACT_EVENTS = {

@@ -181,6 +181,9 @@ def test_body_naming_another_schools_object_is_refused(world, op):
     for slot, value in swaps:
         for role in authz.OWNER_ROLES:
             response, changed = attempt(role, fresh(authz.replaced(body, slot, value)))
+            in_answer = authz.REFUSED_IN_ANSWER.get((op.method, op.path))
+            if in_answer and response.status_code == 200 and not changed and in_answer(response.get_json()):
+                continue  # refused per item in the answer (a gate batch's rejected events), nothing stored
             if response.status_code < 400 or response.status_code >= 500 or changed:
                 accepted.append(f"{'.'.join(map(str, slot))}={value} as {role}: {_show(response)} changed={changed}")
     assert not accepted, f"{op.id} took school B's objects:\n" + "\n".join(accepted)

@@ -138,6 +138,15 @@ def create_term(body, year_id):
     return roster.create_term(year_id, body["name"], body["starts_on"], body["ends_on"]), 201
 
 
+@schools_blp.route("/terms/<int:term_id>")
+@schools_blp.response(200, TermOut)
+@_errors(schools_blp, 403, 404)
+@login_required
+def get_term(term_id):
+    """A term (học kỳ): for its school's staff and its students' guardians."""
+    return permissions.term_for(g.user, term_id, MEMBERS)
+
+
 # --- staff --------------------------------------------------------------------------------------
 @schools_blp.route("/schools/<int:school_id>/staff")
 class Staff(MethodView):

@@ -83,6 +83,17 @@ def guardians_by_student(student_ids: Iterable[int]) -> dict[int, list[int]]:
     return dict(out)
 
 
+def students_by_id(student_ids: Iterable[int]) -> dict[int, dict]:
+    """``{id: {id, name, school_id, class_id}}`` of the students that exist, in one query per 5,000."""
+    ids = list({int(s) for s in student_ids})
+    out: dict[int, dict] = {}
+    for start in range(0, len(ids), 5000):
+        for row in (Student.select(Student.id, Student.name, Student.school, Student.school_class)
+                    .where(Student.id.in_(ids[start:start + 5000])).namedtuples()):
+            out[row.id] = {"id": row.id, "name": row.name, "school_id": row.school, "class_id": row.school_class}
+    return out
+
+
 def class_student_ids(class_id: int) -> list[int]:
     return [s.id for s in Student.select(Student.id).where(Student.school_class == class_id).order_by(Student.id)]
 

@@ -35,7 +35,9 @@ GET operation, never receives family A's or C's phone numbers, national ids or d
 
 A path parameter nobody registered makes the matrix fail and name the parameter to seed.
 Request bodies are generated from the operation's requestBody schema (required fields, with
-``given`` values for named fields, then the schema's example/default/enum/format/type); the
+``given`` values for named fields, then the schema's example/default/enum/format/type), and query
+parameters alike (the required ones, and those with a ``given`` whose ``under`` the path starts with:
+``given("term_id", under="/students/{student_id}/grades")``); the
 owner run checks that each generated call succeeds (2xx) for someone entitled to it, so a
 refusal in the matrix is never just a 422.
 """
@@ -140,6 +142,15 @@ def seeder(func):
     """Register a function ``(world) -> None`` run after the core seed."""
     SEEDERS.append(func)
     return func
+
+
+#: ``(METHOD, path) -> (json) -> bool``: the operation refuses a reference in its answer (a 200 whose
+#: body says so, e.g. a gate batch's ``rejected`` events) rather than with a 4xx
+REFUSED_IN_ANSWER: dict[tuple[str, str], Callable[[Any], bool]] = {}
+
+
+def refused_in_answer(method: str, path: str, check: Callable[[Any], bool]) -> None:
+    REFUSED_IN_ANSWER[(method.upper(), path)] = check
 
 
 def allow(role: str, method: str, path: str, reason: str, variant: str | None = None) -> None:
@@ -385,12 +396,30 @@ def build_object(schema: dict, components: dict, where: str, world, family: str 
     return {n: v for n, v in out.items() if v is not OMIT}
 
 
+def query_args(op: Operation, components: dict, world, family: str = "a", variant: str | None = None) -> dict:
+    """The operation's query parameters: the required ones and those registered for its path."""
+    out = {}
+    for param in op.spec.get("parameters", ()):
+        if param.get("in") != "query":
+            continue
+        name = param["name"]
+        if not param.get("required") and not any(g.name == name and g.under and op.path.startswith(g.under)
+                                                 for g in GIVEN):
+            continue
+        value = sample(param.get("schema") or {}, components, name, op.path, world, family, variant=variant)
+        if value is not OMIT:
+            out[name] = value
+    return out
+
+
 def request_kwargs(op: Operation, components: dict, world, family: str = "a", body=None,
                    variant: str | None = None) -> dict:
-    """Keyword arguments for Flask's test client: a generated JSON or multipart body (naming objects
-    in the body when the path names none), or ``body`` as given."""
+    """Keyword arguments for Flask's test client: the query parameters (``query_args``) and a generated
+    JSON or multipart body (naming objects in the body when the path names none), or ``body`` as given."""
+    query = query_args(op, components, world, family, variant)
+    kwargs = {"query_string": query} if query else {}
     if op.body_schema is None:
-        return {}
+        return kwargs
     if body is None:
         body = build_object(op.body_schema, components, op.path, world, family, not op.params, variant)
     if op.content_type == "multipart/form-data":
@@ -398,8 +427,8 @@ def request_kwargs(op: Operation, components: dict, world, family: str = "a", bo
         for name, value in body.items():
             data = value if isinstance(value, bytes) else str(value).encode()
             files[name] = (io.BytesIO(data), f"{name}.bin")
-        return {"data": files, "content_type": "multipart/form-data"}
-    return {"json": body}
+        return {**kwargs, "data": files, "content_type": "multipart/form-data"}
+    return {**kwargs, "json": body}
 
 
 def fill_path(op: Operation, world, family: str = "a", missing: str | None = None,
@@ -482,7 +511,7 @@ class World:
     removed), both in family A's conversation from before. School B:
     ``admin_other_school``, ``teacher_other_school`` with class and family of their own.
 
-    Objects: a school year with a term, direct conversations of families A and B with the
+    Objects: a school year with a term in each school (``year_a``/``term_a``, ``year_b``/``term_b``), direct conversations of families A and B with the
     homeroom teacher (messages, an attachment), class channels with messages, a reported message,
     announcements (sent with ack asked, scheduled), inbox notifications, devices, a roster import,
     an invite code. ``roles`` maps role name → user; ``tokens`` role name → access token.
@@ -494,6 +523,9 @@ class World:
         self.tokens: dict[str, str] = {}
         self.objects: dict[str, Any] = {}
         self.secrets: dict[str, list[str]] = {}  # family → strings no other family may receive
+        #: headers every call carries besides the role's token, set by seeders (a gate device's
+        #: ``X-Device-Key`` of school A: its endpoint is reached by the device, whoever calls)
+        self.extra_headers: dict[str, str] = {}
 
     # -- people
     def phone(self) -> str:
@@ -524,7 +556,7 @@ class World:
         return self.tokens[role]
 
     def headers(self, role: str) -> dict:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+        return {"Authorization": f"Bearer {self.tokens[role]}", **self.extra_headers}
 
     # -- the seed
     def seed(self) -> "World":
@@ -553,6 +585,7 @@ class World:
         o["year_a"] = roster.create_school_year(a.id, "2026-2027", dt.date(2026, 9, 1), dt.date(2027, 5, 31))
         o["term_a"] = roster.create_term(o["year_a"].id, "Học kỳ I", dt.date(2026, 9, 1), dt.date(2027, 1, 10))
         o["year_b"] = roster.create_school_year(b.id, "2026-2027", dt.date(2026, 9, 1), dt.date(2027, 5, 31))
+        o["term_b"] = roster.create_term(o["year_b"].id, "Học kỳ I", dt.date(2026, 9, 1), dt.date(2027, 1, 10))
         k1 = o["class_a"] = roster.create_class(a.id, "1A", grade=1, homeroom_teacher_id=r["homeroom_a"].id,
                                                 school_year_id=o["year_a"].id)
         k2 = o["class_a2"] = roster.create_class(a.id, "1B", grade=1, homeroom_teacher_id=r["teacher_other_class"].id)
@@ -672,6 +705,7 @@ def _by_family(a_key: str, b_key: str):
 
 given("school_id")(lambda w, family: w.objects["school_a"].id)
 given("year_id")(lambda w, family: w.objects["year_a"].id)
+given("term_id")(lambda w, family: w.objects["term_a"].id)
 given("class_id")(lambda w, family: w.objects["class_a"].id)
 given("student_id")(_by_family("child_a", "child_b"))
 given("conversation_id")(_by_family("conversation_a", "conversation_b"))
@@ -730,6 +764,7 @@ elsewhere("class_id")(lambda w: w.objects["class_b"].id)
 elsewhere("student_id")(lambda w: w.objects["child_sb"].id)
 elsewhere("school_year_id")(lambda w: w.objects["year_b"].id)
 elsewhere("year_id")(lambda w: w.objects["year_b"].id)
+elsewhere("term_id")(lambda w: w.objects["term_b"].id)
 for _name in ("teacher_id", "homeroom_teacher_id", "participant_id", "user_id"):
     elsewhere(_name)(lambda w: w.roles["teacher_other_school"].id)
 elsewhere("guardian_id")(lambda w: w.roles["guardian_other_school"].id)
@@ -750,11 +785,11 @@ given("name", under="/schools/{school_id}/staff")(lambda w, family: "Cô Mới")
 given("role", under="/schools/{school_id}/staff")(lambda w, family: "teacher")
 
 # --- who legitimately reaches school A's objects ----------------------------------------------
-MEMBER_READS = ("GET /schools/{school_id}", "GET /schools/{school_id}/years")
+MEMBER_READS = ("GET /schools/{school_id}", "GET /schools/{school_id}/years", "GET /terms/{term_id}")
 for _role in ("guardian_other_family", "guardian_other_class", "teacher_other_class", "cafeteria"):
     for _op in MEMBER_READS:
         allow(_role, *_op.split(" "), reason="a member of school A (staff, or a guardian of a student in it) "
-                                             "reads the school and its years")
+                                             "reads the school, its years and their terms")
 allow("guardian_other_family", "GET", "/classes/{class_id}",
       "a guardian of a student in class 1A sees the class itself (name, teachers)")
 for _op in ("GET /students/{student_id}", "GET /classes/{class_id}", "GET /classes/{class_id}/students",
