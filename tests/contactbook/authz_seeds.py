@@ -3,6 +3,7 @@ family A, the values its generated calls need, and the reaches that are legitima
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from tests.support.authz import NOT_OBJECT_IDS, allow, given, refused_in_answer, seeder
 
@@ -100,3 +101,6 @@ given("body", under="/students/{student_id}/remarks")(lambda w, family: "Cháu t
 # family in 1A sees the class (allowed above, in the core seeds) but not its grade book (404, as for
 # no class); the cafeteria reads the class and the student, so its 403 there tells it nothing new
 # (the matrix's ``_sees``) and needs no allow either.
+
+# the gate device's own event id in a check-in batch (a string of its numbering), not schedules' events
+given("event_id", under="/checkins")(lambda w, family: f"gate-{uuid.uuid4().hex[:12]}")
