@@ -9,7 +9,9 @@ import pytest
 from service import db as dbmod
 from service import permissions
 from service.accounts import logic as accounts
+from service.roster import actions
 from service.roster import logic as roster
+from service.roster.models import SchoolClass, StudentGuardian
 from service.errors import Forbidden, NotFound
 
 from ..support.errors import assert_error
@@ -331,3 +333,25 @@ def test_each_check_is_one_query(world, monkeypatch):
     permissions.visible_student_ids(w.subject_x, [w.A.id, w.B.id, w.C.id])
     assert counter.count - before == 1
 
+
+
+def test_roster_actions_authorize_the_acting_user_without_http(world):
+    """The roster's acting-user entry points decide access themselves (a job or the CLI acting for a
+    person gets the same answers as a view): other school's admin 404, a teacher 403, nothing changes."""
+    w = world
+    classes = SchoolClass.select().count()
+    with pytest.raises(NotFound):
+        actions.create_class(w.admin_t, w.S.id, "9Z")
+    with pytest.raises(Forbidden):
+        actions.create_class(w.teacher_x, w.S.id, "9Z")
+    assert SchoolClass.select().count() == classes
+    with pytest.raises(NotFound):
+        actions.unlink_guardian(w.admin_t, w.A.id, w.guardian_a.id)
+    with pytest.raises(Forbidden):
+        actions.unlink_guardian(w.guardian_a, w.A.id, w.guardian_a.id)
+    assert StudentGuardian.select().where(StudentGuardian.student == w.A.id).count() == 1
+    assert [g["phone"] for g in actions.guardians(w.guardian_a, w.A.id)] == [w.guardian_a.phone]
+    assert actions.create_class(w.admin, w.S.id, "9Z").school_id == w.S.id
+    actions.unlink_guardian(w.admin, w.A.id, w.guardian_a.id)
+    with pytest.raises(NotFound):  # access follows the roster live
+        actions.get_student(w.guardian_a, w.A.id)
