@@ -7,8 +7,9 @@ chunk. A chunk job inserts the inbox rows in bulk (unique per announcement and g
 conflicts ignored) and enqueues push jobs; the last chunk marks the announcement ``sent``.
 Any of these jobs may die and run again: rows and pushes come out the same.
 
-Who may announce: a school admin, to anything in their school; a homeroom teacher, to their own
-classes only (``class_ids``), never ``urgent``.
+Who may announce, read the counts, cancel or acknowledge: ``notifications.policy``; the functions
+here taking ``user_id`` first ask it before anything else. The fan-out functions (``plan``,
+``run_chunk``, ``remind``) are trusted internals for the jobs: no acting user.
 """
 from __future__ import annotations
 
@@ -18,12 +19,11 @@ import logging
 
 from peewee import fn
 
-from service import permissions
 from service.roster import logic as roster
 from service.db import utcnow, write_transaction
-from service.errors import Conflict, Forbidden, NotFound, ValidationError
+from service.errors import Conflict, ValidationError
 
-from . import logic, queues
+from . import logic, policy, queues
 from .models import Announcement, AnnouncementAck, AnnouncementChunk, Notification, PushAttempt
 
 log = logging.getLogger("lienlac.notifications.announcements")
@@ -31,71 +31,23 @@ log = logging.getLogger("lienlac.notifications.announcements")
 CHUNK = logic.CHUNK
 DEFAULT_REMIND_MINUTES = 24 * 60
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
-STAFF_ROLES = ("admin", "teacher")
 
 
 # --- creating ----------------------------------------------------------------------------------
-def _school_of(user_id: int, audience: dict) -> int:
-    if audience.get("school_id"):
-        return int(audience["school_id"])
-    schools = set()
-    for class_id in audience.get("class_ids") or []:
-        schools.add(roster.get_class(class_id).school_id)
-    if len(schools) > 1:
-        raise ValidationError("The classes are in different schools.", fields={"audience": ["One school at a time."]})
-    if schools:
-        return schools.pop()
-    mine = {school for role, school in roster.staff_roles(user_id) if role in STAFF_ROLES}
-    if not mine:
-        raise Forbidden("Only school staff make announcements.")
-    if len(mine) > 1:
-        raise ValidationError("Say which school.", fields={"audience": {"school_id": ["Required: you work at several schools."]}})
-    return mine.pop()
-
-
-def _authorize(user_id: int, school_id: int, audience: dict, urgent: bool) -> None:
-    staff_anywhere = {role for role, _ in roster.staff_roles(user_id)}
-    if not staff_anywhere & set(STAFF_ROLES):
-        raise Forbidden("Only a school admin or a homeroom teacher makes announcements.")
-    roster.get_school(school_id)
-    if permissions.is_staff(user_id, school_id, ("admin",)):
-        return
-    if not permissions.is_staff(user_id, school_id, ("teacher",)):
-        raise NotFound("No such school.")
-    class_ids = audience.get("class_ids") or []
-    if not class_ids or audience.get("grades") or audience.get("guardian_ids"):
-        raise Forbidden("A teacher announces to their own homeroom classes only (class_ids).")
-    if urgent:
-        raise Forbidden("Urgent announcements are for the school admin.")
-    for class_id in class_ids:
-        klass = roster.get_class(class_id)
-        if klass.school_id != school_id or not permissions.can_see_class(user_id, klass):
-            raise NotFound("No such class.")
-        if not permissions.is_homeroom_teacher(user_id, class_id):
-            raise Forbidden("Only the class's homeroom teacher announces to it.")
-
-
 def create(user_id: int, title: str, body: str, audience: dict, send_at: dt.datetime | None = None,
            requires_ack: bool = False, urgent: bool = False, remind_after_minutes: int | None = None,
            now: dt.datetime | None = None) -> Announcement:
     """Check, store, and enqueue the planner (at ``send_at`` if later). Empty audience → 422;
     a school or class the caller may not reach → 404."""
     now = now or utcnow()
-    if not {role for role, _ in roster.staff_roles(user_id)} & set(STAFF_ROLES):
-        raise Forbidden("Only a school admin or a homeroom teacher makes announcements.")
+    policy.require_announcer(user_id)
     grades = sorted(set(audience.get("grades") or []))
     class_ids = sorted(set(audience.get("class_ids") or []))
     guardian_ids = sorted(set(audience.get("guardian_ids") or []))
     if not (audience.get("school_id") or grades or class_ids or guardian_ids):
         raise ValidationError("The audience is empty.", fields={"audience": ["Name a school, grades, classes or guardians."]})
-    school_id = _school_of(user_id, {**audience, "class_ids": class_ids})
-    _authorize(user_id, school_id, {"class_ids": class_ids, "grades": grades, "guardian_ids": guardian_ids}, urgent)
-    if class_ids and roster.classes_in_school(school_id, class_ids) != set(class_ids):
-        raise NotFound("No such class.")
-    if guardian_ids:
-        known = set(roster.audience_guardian_ids(school_id, guardian_ids=guardian_ids))
-        if known != set(guardian_ids):
-            raise NotFound("No such guardian in this school.")
+    school_id = policy.announcing_school(user_id, audience.get("school_id"), class_ids)
+    policy.may_announce(user_id, school_id, grades, class_ids, guardian_ids, urgent)
     if not roster.audience_guardian_ids(school_id, grades, class_ids, guardian_ids, limit=1):
         raise ValidationError("Nobody is in this audience.", fields={"audience": ["No guardian matches."]})
     if send_at is not None and send_at > now + MAX_SCHEDULE_AHEAD:
@@ -118,7 +70,7 @@ def _enqueue_planner(ann: Announcement, now: dt.datetime | None = None, job_id: 
 
 
 def cancel(user_id: int, announcement_id: int, now: dt.datetime | None = None) -> Announcement:
-    ann = _manageable(user_id, announcement_id)
+    ann = policy.manageable(user_id, announcement_id)
     changed = (Announcement.update(status="cancelled", cancelled_at=now or utcnow())
                .where((Announcement.id == ann.id) & Announcement.status.in_(["scheduled", "queued"])).execute())
     ann = Announcement.get_by_id(ann.id)
@@ -128,22 +80,6 @@ def cancel(user_id: int, announcement_id: int, now: dt.datetime | None = None) -
 
 
 # --- reading -----------------------------------------------------------------------------------
-def _manageable(user_id: int, announcement_id: int) -> Announcement:
-    ann = Announcement.get_or_none(Announcement.id == announcement_id)
-    if ann is None or not can_manage(user_id, ann):
-        raise NotFound("No such announcement.")
-    return ann
-
-
-def can_manage(user_id: int, ann: Announcement) -> bool:
-    return ann.author_id == user_id or permissions.is_staff(user_id, ann.school_id, ("admin",))
-
-
-def is_recipient(user_id: int, announcement_id: int) -> bool:
-    return Notification.select().where((Notification.announcement == announcement_id)
-                                       & (Notification.user == user_id)).exists()
-
-
 def counts(ann: Announcement) -> dict:
     base = Notification.select().where(Notification.announcement == ann.id)
     pushes = dict(PushAttempt.select(PushAttempt.status, fn.COUNT(PushAttempt.id))
@@ -156,17 +92,13 @@ def counts(ann: Announcement) -> dict:
 
 def view(user_id: int, announcement_id: int) -> dict:
     """Staff who may manage it see the counts; a recipient sees the announcement (and their ack)."""
-    ann = Announcement.get_or_none(Announcement.id == announcement_id)
-    if ann is None:
-        raise NotFound("No such announcement.")
+    ann, manager = policy.readable(user_id, announcement_id)
     out = {"id": ann.id, "school_id": ann.school_id, "title": ann.title, "body": ann.body, "status": ann.status,
            "urgent": ann.urgent, "requires_ack": ann.requires_ack, "send_at": ann.send_at,
            "created_at": ann.created_at, "audience": json.loads(ann.audience)}
-    if can_manage(user_id, ann):
+    if manager:
         out["counts"] = counts(ann)
         return out
-    if not is_recipient(user_id, ann.id):
-        raise NotFound("No such announcement.")
     ack = AnnouncementAck.get_or_none((AnnouncementAck.announcement == ann.id) & (AnnouncementAck.user == user_id))
     out["acknowledged_at"] = ack.acked_at if ack else None
     out.pop("audience")
@@ -176,9 +108,7 @@ def view(user_id: int, announcement_id: int) -> dict:
 def acknowledge(user_id: int, announcement_id: int, now: dt.datetime | None = None) -> None:
     """A recipient confirms they have read it (only announcements sent to them: else 404)."""
     now = now or utcnow()
-    ann = Announcement.get_or_none(Announcement.id == announcement_id)
-    if ann is None or not is_recipient(user_id, ann.id):
-        raise NotFound("No such announcement.")
+    ann = policy.received(user_id, announcement_id)
     if not ann.requires_ack:
         raise Conflict("This announcement does not ask for an acknowledgement.")
     with write_transaction():

@@ -125,6 +125,12 @@ def make(app):
 
 
 @pytest.fixture
+def fast(make):
+    """``make`` for password-less users (token only: no argon2 cost), reusing one token per user."""
+    return make.fast()
+
+
+@pytest.fixture
 def redis_url():
     """A Redis database of its own, flushed before the test."""
     url = REDIS_BASE_URL + "/" + os.environ.get("LIENLAC_TEST_REDIS_DB", "9")

@@ -1,6 +1,7 @@
 """HTTP: roster administration (school admin) and the class roster teachers and the cafeteria read.
 
-Who may call what (answers come from ``service.permissions``):
+The views parse, call ``service.roster.actions`` (acting user first) and serialize; who may call
+what is decided by ``service.roster.policy`` (built on ``service.permissions``):
 
 - School-level administration (``/schools/{id}/...`` writes, staff, the student list) needs the
   ``admin`` role in that school. Someone holding no such role anywhere (a guardian, a teacher)
@@ -21,12 +22,9 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .. import permissions
+from . import actions
 from . import logic as roster
 from ..accounts.logic import login_required
-from ..errors import Forbidden
-from .models import SchoolClass, SchoolYear, StaffRole, Student
-from ..pagination import paginate_by_id
 from ..schemas import ErrorEnvelope, ListArgs
 from .schemas import (ClassIn, ClassListArgs, ClassOut, ClassPage, ClassPatch, ClassTeacherDeleteArgs,
                       ClassTeacherIn, GuardianIn, GuardianInviteList, GuardianOut, GuardianPage, GuardianPhoneIn,
@@ -41,8 +39,6 @@ classes_blp = Blueprint("roster_classes", __name__, url_prefix="",
 students_blp = Blueprint("roster_students", __name__, url_prefix="",
                          description="Students, their guardians and invite codes")
 blueprints = (schools_blp, classes_blp, students_blp)
-
-MEMBERS = ("admin", "teacher", "cafeteria", "guardian")
 
 
 def _errors(blp, *statuses):
@@ -84,8 +80,7 @@ def _students_out(students, private: bool) -> list[dict]:
              "guardian_ids": guardians.get(s.id, [])} for s in students]
 
 
-def _page(query, id_field, args, render) -> dict:
-    page = paginate_by_id(query, id_field, args["limit"], args["cursor"], newest_first=False)
+def _page(page: dict, render) -> dict:
     return {"items": render(page["items"]), "next_cursor": page["next_cursor"]}
 
 
@@ -101,8 +96,7 @@ def _staff_out(rows) -> list[dict]:
 @login_required
 def get_school(school_id):
     """A school (name, timezone): for its staff and its students' guardians."""
-    permissions.school_for(g.user, school_id, MEMBERS)
-    return roster.get_school(school_id)
+    return actions.get_school(g.user, school_id)
 
 
 @schools_blp.route("/schools/<int:school_id>/years")
@@ -113,8 +107,7 @@ class SchoolYears(MethodView):
     @login_required
     def get(self, args, school_id):
         """The school years (năm học) with their terms (học kỳ), oldest first."""
-        permissions.school_for(g.user, school_id, MEMBERS)
-        return _page(roster.years_query(school_id), SchoolYear.id, args, _years_out)
+        return _page(actions.list_years(g.user, school_id, args["limit"], args["cursor"]), _years_out)
 
     @schools_blp.arguments(YearIn)
     @schools_blp.response(201, YearOut)
@@ -122,8 +115,7 @@ class SchoolYears(MethodView):
     @login_required
     def post(self, body, school_id):
         """Add a school year (admin). Years of a school do not overlap."""
-        permissions.school_for(g.user, school_id)
-        year = roster.create_school_year(school_id, body["name"], body["starts_on"], body["ends_on"])
+        year = actions.create_school_year(g.user, school_id, body["name"], body["starts_on"], body["ends_on"])
         return _years_out([year])[0], 201
 
 
@@ -134,8 +126,7 @@ class SchoolYears(MethodView):
 @login_required
 def create_term(body, year_id):
     """Add a term to a school year (admin). It lies inside the year; terms do not overlap."""
-    permissions.year_for(g.user, year_id)
-    return roster.create_term(year_id, body["name"], body["starts_on"], body["ends_on"]), 201
+    return actions.create_term(g.user, year_id, body["name"], body["starts_on"], body["ends_on"]), 201
 
 
 @schools_blp.route("/terms/<int:term_id>")
@@ -156,8 +147,8 @@ class Staff(MethodView):
     @login_required
     def get(self, args, school_id):
         """The school's staff, one item per role (admin)."""
-        permissions.school_for(g.user, school_id)
-        return _page(roster.staff_query(school_id, args.get("role")), StaffRole.id, args, _staff_out)
+        page = actions.list_staff(g.user, school_id, args.get("role"), args["limit"], args["cursor"])
+        return _page(page, _staff_out)
 
     @schools_blp.arguments(StaffIn)
     @schools_blp.response(201, StaffOut)
@@ -165,8 +156,7 @@ class Staff(MethodView):
     @login_required
     def post(self, body, school_id):
         """Give a person a staff role (admin). Found by phone number, or created: they sign in by OTP."""
-        permissions.school_for(g.user, school_id)
-        user, row = roster.add_staff_by_phone(school_id, body["phone"], body["name"], body["role"])
+        user, row = actions.add_staff_by_phone(g.user, school_id, body["phone"], body["name"], body["role"])
         return {"user_id": user.id, "school_id": school_id, "name": user.name, "phone": user.phone,
                 "role": row.role}, 201
 
@@ -181,8 +171,7 @@ def remove_staff(args, school_id, user_id):
 
     A former teacher also leaves the school's classes. The last admin cannot be removed (409).
     """
-    permissions.school_for(g.user, school_id)
-    roster.remove_staff(school_id, user_id, args.get("role"))
+    actions.remove_staff(g.user, school_id, user_id, args.get("role"))
     return "", 204
 
 
@@ -195,9 +184,9 @@ class SchoolClasses(MethodView):
     @login_required
     def get(self, args, school_id):
         """The school's classes (admin, cafeteria), filtered by grade or school year."""
-        permissions.school_for(g.user, school_id, ("admin", "cafeteria"))
-        query = roster.classes_query(school_id, args.get("grade"), args.get("school_year_id"))
-        return _page(query, SchoolClass.id, args, _classes_out)
+        page = actions.list_classes(g.user, school_id, args.get("grade"), args.get("school_year_id"),
+                                    args["limit"], args["cursor"])
+        return _page(page, _classes_out)
 
     @classes_blp.arguments(ClassIn)
     @classes_blp.response(201, ClassOut)
@@ -205,10 +194,9 @@ class SchoolClasses(MethodView):
     @login_required
     def post(self, body, school_id):
         """Add a class (admin); the homeroom teacher must hold the teacher role in the school."""
-        permissions.school_for(g.user, school_id)
-        klass = roster.create_class(school_id, body["name"], grade=body.get("grade"),
-                                    homeroom_teacher_id=body.get("homeroom_teacher_id"),
-                                    school_year_id=body.get("school_year_id"))
+        klass = actions.create_class(g.user, school_id, body["name"], grade=body.get("grade"),
+                                     homeroom_teacher_id=body.get("homeroom_teacher_id"),
+                                     school_year_id=body.get("school_year_id"))
         return _classes_out([klass])[0], 201
 
 
@@ -219,8 +207,7 @@ class Class(MethodView):
     @login_required
     def get(self, class_id):
         """A class with its homeroom and subject teachers (its teachers, school staff, its families)."""
-        klass = permissions.class_for(g.user, class_id, guardians=True)
-        return _classes_out([klass])[0]
+        return _classes_out([actions.get_class(g.user, class_id)])[0]
 
     @classes_blp.arguments(ClassPatch)
     @classes_blp.response(200, ClassOut)
@@ -228,8 +215,7 @@ class Class(MethodView):
     @login_required
     def patch(self, body, class_id):
         """Rename a class, change its grade, school year or homeroom teacher (admin; null clears)."""
-        permissions.class_for(g.user, class_id, roles=("admin",), guardians=True)
-        return _classes_out([roster.update_class(class_id, body)])[0]
+        return _classes_out([actions.update_class(g.user, class_id, body)])[0]
 
 
 @classes_blp.route("/classes/<int:class_id>/teachers", methods=["POST"])
@@ -239,9 +225,8 @@ class Class(MethodView):
 @login_required
 def add_class_teacher(body, class_id):
     """Add a subject teacher to a class (admin); they must hold the teacher role in the school."""
-    permissions.class_for(g.user, class_id, roles=("admin",), guardians=True)
-    roster.assign_subject_teacher(class_id, body["teacher_id"], body["subject"])
-    return _classes_out([roster.get_class(class_id)])[0], 201
+    klass = actions.add_subject_teacher(g.user, class_id, body["teacher_id"], body["subject"])
+    return _classes_out([klass])[0], 201
 
 
 @classes_blp.route("/classes/<int:class_id>/teachers/<int:teacher_id>", methods=["DELETE"])
@@ -251,8 +236,7 @@ def add_class_teacher(body, class_id):
 @login_required
 def remove_class_teacher(args, class_id, teacher_id):
     """Remove a subject teacher from a class (admin): one ``subject``, or all of theirs."""
-    permissions.class_for(g.user, class_id, roles=("admin",), guardians=True)
-    roster.remove_subject_teacher(class_id, teacher_id, args.get("subject"))
+    actions.remove_subject_teacher(g.user, class_id, teacher_id, args.get("subject"))
     return "", 204
 
 
@@ -263,12 +247,8 @@ def remove_class_teacher(args, class_id, teacher_id):
 @login_required
 def class_students(args, class_id):
     """The class roster: its teachers, the school's admin and cafeteria (guardians: 403)."""
-    _, access = permissions.class_access(g.user, class_id, guardians=True)
-    if not access.has(("teacher", "admin", "cafeteria")):
-        raise Forbidden("Only the school's staff read a class's roster.")
-    private = access.has(("teacher", "admin"))
-    return _page(roster.students_query(class_id=class_id), Student.id, args,
-                 lambda rows: _students_out(rows, private))
+    page, private = actions.class_students(g.user, class_id, args["limit"], args["cursor"])
+    return _page(page, lambda rows: _students_out(rows, private))
 
 
 # --- students -------------------------------------------------------------------------------
@@ -280,9 +260,8 @@ class SchoolStudents(MethodView):
     @login_required
     def get(self, args, school_id):
         """The school's students (admin), optionally of one class; by id, with a cursor."""
-        permissions.school_for(g.user, school_id)
-        query = roster.students_query(school_id=school_id, class_id=args.get("class_id"))
-        return _page(query, Student.id, args, lambda rows: _students_out(rows, True))
+        page = actions.list_students(g.user, school_id, args.get("class_id"), args["limit"], args["cursor"])
+        return _page(page, lambda rows: _students_out(rows, True))
 
     @students_blp.arguments(StudentIn)
     @students_blp.response(201, StudentOut)
@@ -290,9 +269,8 @@ class SchoolStudents(MethodView):
     @login_required
     def post(self, body, school_id):
         """Add a student (admin), optionally in a class of the school and with a national id."""
-        permissions.school_for(g.user, school_id)
-        student = roster.create_student(school_id, body["name"], class_id=body.get("class_id"),
-                                        national_id=body.get("national_id"), birth_date=body.get("birth_date"))
+        student = actions.create_student(g.user, school_id, body["name"], class_id=body.get("class_id"),
+                                         national_id=body.get("national_id"), birth_date=body.get("birth_date"))
         return _students_out([student], True)[0], 201
 
 
@@ -303,8 +281,8 @@ class StudentView(MethodView):
     @login_required
     def get(self, student_id):
         """A student: for their guardians, their class's teachers and the school's admin and cafeteria."""
-        student, access = permissions.student_access(g.user, student_id)
-        return _students_out([student], access.has(("guardian", "teacher", "admin")))[0]
+        student, private = actions.get_student(g.user, student_id)
+        return _students_out([student], private)[0]
 
     @students_blp.arguments(StudentPatch)
     @students_blp.response(200, StudentOut)
@@ -312,8 +290,7 @@ class StudentView(MethodView):
     @login_required
     def patch(self, body, student_id):
         """Edit a student (admin): name, birth date, national id, or move to another class (null: none)."""
-        permissions.student_for(g.user, student_id, roles=("admin",))
-        return _students_out([roster.update_student(student_id, body)], True)[0]
+        return _students_out([actions.update_student(g.user, student_id, body)], True)[0]
 
 
 @students_blp.route("/students/<int:student_id>/guardians")
@@ -323,15 +300,7 @@ class StudentGuardians(MethodView):
     @login_required
     def get(self, student_id):
         """The student's guardians. Staff see phone numbers; a guardian sees only their own."""
-        _, access = permissions.student_access(g.user, student_id)
-        if not access.has(("guardian", "teacher", "admin")):
-            raise Forbidden("The cafeteria does not read guardians.")
-        staff = access.has(("teacher", "admin"))
-        items = roster.guardian_links([student_id]).get(student_id, [])
-        for item in items:
-            if not staff and item["user_id"] != g.user.id:
-                item["phone"] = None
-        return {"items": items, "next_cursor": None}
+        return {"items": actions.guardians(g.user, student_id), "next_cursor": None}
 
     @students_blp.arguments(GuardianIn)
     @students_blp.response(201, GuardianOut)
@@ -339,8 +308,8 @@ class StudentGuardians(MethodView):
     @login_required
     def post(self, body, student_id):
         """Link a guardian (admin), found by phone number or created: they sign in by OTP."""
-        permissions.student_for(g.user, student_id, roles=("admin",))
-        user, link = roster.add_guardian_by_phone(student_id, body["phone"], body["name"], body["relationship"])
+        user, link = actions.add_guardian_by_phone(g.user, student_id, body["phone"], body["name"],
+                                                   body["relationship"])
         return {"user_id": user.id, "name": user.name, "phone": user.phone, "relationship": link.relationship}, 201
 
 
@@ -350,8 +319,7 @@ class StudentGuardians(MethodView):
 @login_required
 def unlink_guardian(student_id, user_id):
     """Unlink a guardian from a student (admin)."""
-    permissions.student_for(g.user, student_id, roles=("admin",))
-    roster.unlink_guardian(student_id, user_id)
+    actions.unlink_guardian(g.user, student_id, user_id)
     return "", 204
 
 
@@ -363,10 +331,7 @@ def unlink_guardian(student_id, user_id):
 def set_guardian_phone(body, student_id, user_id):
     """Give a guardian imported without a phone their phone (admin): they sign in with it by OTP, and later
     roster imports with that phone match the same account."""
-    permissions.student_for(g.user, student_id, roles=("admin",))
-    user = roster.set_guardian_phone(student_id, user_id, body["phone"])
-    link = next(x for x in roster.guardian_links([student_id])[student_id] if x["user_id"] == user_id)
-    return {"user_id": user.id, "name": user.name, "phone": user.phone, "relationship": link["relationship"]}
+    return actions.set_guardian_phone(g.user, student_id, user_id, body["phone"])
 
 
 @classes_blp.route("/classes/<int:class_id>/guardian-invites", methods=["POST"])
@@ -376,8 +341,7 @@ def set_guardian_phone(body, student_id, user_id):
 def guardian_invites(class_id):
     """New invite codes for the class's guardians who have no phone (admin or homeroom teacher): a list to
     print and hand out. The guardian signs in with their phone and claims the child (POST /guardians/claim)."""
-    permissions.class_for(g.user, class_id, roles=("admin", "homeroom"))
-    return {"items": roster.phoneless_guardian_invites(class_id, g.user.id)}, 201
+    return {"items": actions.phoneless_guardian_invites(g.user, class_id)}, 201
 
 
 @students_blp.route("/students/<int:student_id>/invites", methods=["POST"])
@@ -390,7 +354,6 @@ def create_invite(body, student_id):
 
     The guardian claims the child with it: ``POST /guardians/claim {code}``. Valid 30 days, once.
     """
-    permissions.student_for(g.user, student_id, roles=("admin", "homeroom"))
     relationship = (body or {}).get("relationship", "guardian")
-    code, row = roster.create_invite(student_id, g.user.id, relationship)
+    code, row = actions.create_invite(g.user, student_id, relationship)
     return {"code": code, "expires_at": row.expires_at, "student_id": student_id, "relationship": relationship}, 201

@@ -1,7 +1,14 @@
 """Roster: schools, years, terms, classes, teachers, students, guardians, staff, invite codes.
 
-These functions are the roster's public face: other packages call them and never touch the
-tables. They take and return plain ids (and small dicts) so callers stay decoupled.
+The roster's *trusted internals*: plain ids in, rows or small dicts out, no acting user and no
+authorization. Callers are trusted to have decided access already (or to need none): other
+packages' reads (``children_of``, ``class_members``, ``audience_guardian_ids``, ...), the
+permission checks, jobs, the CLI (``create_school_with_admin``, ``phoneless_guardian_invites``),
+the OneRoster importer (``ensure_user``, ``add_staff``, ``link_guardian``, ...), the demo seed and
+tests. ``claim_invite(guardian_id, ...)`` acts for the guardian themself (the code is the proof).
+
+Anything acting for a person over HTTP goes through ``service.roster.actions`` (acting user first,
+authorized by ``service.roster.policy``); no view calls a write here directly.
 """
 from __future__ import annotations
 

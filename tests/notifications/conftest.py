@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ..support.apps import running_app
+from ..support.factories import Factory
 
 
 @pytest.fixture
@@ -18,27 +19,12 @@ def pclient(push_app):
     return push_app.test_client()
 
 
-class _Factory:
-    """The shared factories, but users without a password: argon2 costs ~0.3 s a user here and
-    these tests sign in with tokens only."""
-
-    def __new__(cls, app):
-        from tests.support import factories
-
-        class Factory(factories.Factory):
-            def user(self, name="Người dùng", password=None):
-                from service.roster import logic as roster
-
-                return roster.ensure_user(self.phone(), name, password)
-
-        return Factory(app)
-
-
 @pytest.fixture
 def make(app):
-    return _Factory(app)
+    """The shared factory, with users without a password: these tests sign in with tokens only."""
+    return Factory(app, password=None)
 
 
 @pytest.fixture
 def pmake(push_app):
-    return _Factory(push_app)
+    return Factory(push_app, password=None)

@@ -8,6 +8,8 @@ from notifications import announcements
 from notifications.models import Announcement, AnnouncementAck, Notification
 from service.db import utcnow
 
+from ..support.errors import assert_error
+
 API = "/api/v1"
 
 
@@ -73,7 +75,7 @@ def test_empty_and_foreign_audiences_are_refused(pclient, pmake):
     assert _post(pclient, h, audience={}).status_code == 422
     assert _post(pclient, h, audience={"school_id": str(school.id), "grades": [12]}).status_code == 422
     r = _post(pclient, h, audience={"class_ids": [str(empty_class.id)]})
-    assert r.status_code == 422 and r.get_json()["error"]["code"] == "validation_error"
+    assert_error(r, 422)
     assert _post(pclient, h, audience={"school_id": str(elsewhere.id)}).status_code == 404
     assert _post(pclient, h, audience={"school_id": str(school.id), "class_ids": [str(foreign_class.id)]}).status_code == 404
     assert _post(pclient, h, audience={"class_ids": [str(foreign_class.id)]}).status_code == 404

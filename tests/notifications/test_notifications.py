@@ -14,6 +14,8 @@ from notifications.models import Device, Notification, PushAttempt
 from notifications.push import push_notifications
 from service.db import utcnow
 
+from ..support.errors import assert_error
+
 API = "/api/v1"
 HCM = dt.timezone(dt.timedelta(hours=7))
 
@@ -47,7 +49,7 @@ def test_device_upsert_moves_token_between_accounts_and_delete(client, make):
     assert Device.select().count() == 0
     bad = client.post(f"{API}/devices", json={"token": "token-bbbbbbbbb", "platform": "symbian"},
                       headers=make.headers(a))
-    assert bad.status_code == 422 and "platform" in bad.get_json()["error"]["fields"]
+    assert "platform" in assert_error(bad, 422)["fields"]
     assert client.post(f"{API}/devices", json={"token": "x" * 20, "platform": "ios"}).status_code == 401
 
     # logging out with this device's token drops it (and only it)

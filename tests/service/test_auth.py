@@ -20,6 +20,8 @@ from service.accounts.models import OtpCode, RefreshToken, RevokedFamily, User
 from service.roster.models import StudentGuardian
 from service.signals import logged_out
 
+from ..support.errors import assert_error
+
 API = "/api/v1"
 PASSWORD = "mat-khau-123"  # the factories' default
 
@@ -43,15 +45,6 @@ def login(client, phone, password=PASSWORD, **kw):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    body = response.get_json()
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def last_code(app, phone):

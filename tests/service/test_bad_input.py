@@ -14,9 +14,8 @@ from service.roster import logic as roster
 from service.accounts.models import User
 from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGuardian
 
-from ..support.oneroster_gen import write_roster
-from .test_oneroster import _rewrite
-from .test_permissions import FastFactory
+from ..support.errors import assert_error
+from ..support.oneroster_gen import rewrite_csv, write_roster
 
 API = "/api/v1"
 NUL = "Lớp\u00001A"
@@ -24,7 +23,7 @@ NUL = "Lớp\u00001A"
 
 @pytest.fixture
 def world(make):
-    fast = FastFactory(make)
+    fast = make.fast()
     school = make.school()
     admin = fast.staff(school, "admin", "Hiệu trưởng")
     teacher = fast.staff(school, "teacher", "Cô Lan")
@@ -32,13 +31,6 @@ def world(make):
     student = make.student(klass)
     return {"fast": fast, "school": school, "admin": admin, "teacher": teacher, "klass": klass,
             "student": student, "h": fast.headers(admin)}
-
-
-def envelope(response, status, code="validation_error"):
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
-    body = response.get_json()
-    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"], body
-    return body["error"]
 
 
 def snapshot():
@@ -65,7 +57,7 @@ def test_unparseable_json_is_400(client, world):
     for case, data in UNPARSEABLE.items():
         for method, path in (("POST", "/auth/login"), ("PATCH", "/me"),
                              ("POST", f"/schools/{world['school'].id}/classes")):
-            error = envelope(_raw(client, method, path, data, world["h"]), 400)
+            error = assert_error(_raw(client, method, path, data, world["h"]), 400, "validation_error")
             assert "JSON" in error["message"], (case, path)
     assert snapshot() == before
 
@@ -95,7 +87,7 @@ def test_unstorable_text_is_422_naming_the_field_and_changes_nothing(client, wor
     for escaped in ("\\u0000", "\\ud800"):  # NUL, a lone surrogate (JSON escapes)
         for method, path, body, field in _text_cases(world):
             data = json.dumps(body).replace("{x}", "A" + escaped + "B")
-            error = envelope(_raw(client, method, path, data, world["h"]), 422)
+            error = assert_error(_raw(client, method, path, data, world["h"]), 422)
             assert list(error["fields"]) == [field], (escaped, path, error)
     assert snapshot() == before
 
@@ -105,15 +97,15 @@ def test_nul_in_query_arguments_and_upload_names_is_422(client, world):
     world_h = world["h"]
     roster.assign_subject_teacher(k, t, "Toán")
     before = snapshot()
-    error = envelope(client.delete(f"{API}/classes/{k}/teachers/{t}?subject=To%00an", headers=world_h), 422)
+    error = assert_error(client.delete(f"{API}/classes/{k}/teachers/{t}?subject=To%00an", headers=world_h), 422)
     assert list(error["fields"]) == ["subject"]
     r = client.post(f"{API}/schools/{world['school'].id}/roster-imports", headers=world_h,
                     data={"file": (io.BytesIO(b"PK"), "roster\u0000.zip")}, content_type="multipart/form-data")
-    assert list(envelope(r, 422)["fields"]) == ["file"]
+    assert list(assert_error(r, 422)["fields"]) == ["file"]
     nameless = b'--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n'  # a part without a name
     r = client.post(f"{API}/schools/{world['school'].id}/roster-imports", headers=world_h, data=nameless,
                     content_type="multipart/form-data; boundary=b")
-    assert list(envelope(r, 422)["fields"]) == ["file"]
+    assert list(assert_error(r, 422)["fields"]) == ["file"]
     assert snapshot() == before
 
 
@@ -121,7 +113,7 @@ def test_a_roster_file_with_nul_names_the_cell_and_imports_nothing(client, world
     rs = write_roster(tmp_path / "set", classes=2, students=4, guardians=4, teachers=2, admins=1)
     users = rs.tables["users.csv"]
     users[2]["givenName"] = "An\u0000"
-    _rewrite(rs.folder / "users.csv", users)
+    rewrite_csv(rs.folder / "users.csv", users)
     before = snapshot()
     r = client.post(f"{API}/schools/{world['school'].id}/roster-imports", headers=world["h"],
                     data={"file": (io.BytesIO(rs.zip(tmp_path / "r.zip").read_bytes()), "r.zip")},
@@ -140,7 +132,7 @@ def test_ids_beyond_bigint_in_paths_are_404(client, world):
         for method, path in (("GET", f"/roster-imports/{big}"), ("DELETE", f"/schools/{s}/staff/{big}"),
                              ("DELETE", f"/classes/{k}/teachers/{big}"), ("DELETE", f"/students/{st}/guardians/{big}"),
                              ("GET", f"/students/{big}"), ("POST", f"/years/{big}/terms")):
-            envelope(client.open(API + path, method=method, headers=world["h"], json={}), 404, "not_found")
+            assert_error(client.open(API + path, method=method, headers=world["h"], json={}), 404, "not_found")
     assert snapshot() == before
 
 
@@ -153,7 +145,7 @@ def test_cursors_out_of_range_or_too_deep_are_422(client, world):
     deep = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
     for cursor in (_cursor(10**24), _cursor(-(2**70)), _cursor(True), deep):
         for path in (f"/schools/{s}/students", f"/schools/{s}/staff", f"/classes/{world['klass'].id}/students"):
-            error = envelope(client.get(f"{API}{path}?cursor={cursor}", headers=world["h"]), 422)
+            error = assert_error(client.get(f"{API}{path}?cursor={cursor}", headers=world["h"]), 422)
             assert list(error["fields"]) == ["cursor"]
 
 

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+from tests.support.errors import assert_error
 from tests.support.servers import ROOT, lienlac, process_env, start_web
 
 ROLES = ("admin", "teacher", "cafeteria", "guardian")
@@ -88,6 +89,6 @@ def test_seed_demo_then_sign_in_over_http(database_url, tmp_path):
         r = requests.post(url + "/api/v1/auth/login", timeout=10,
                           json={"phone": second["accounts"]["guardian"]["phone"],
                                 "password": accounts["guardian"]["password"]})
-        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        assert_error(r, 401)
     finally:
         web.kill()

@@ -1,7 +1,6 @@
 """OneRoster 1.1 CSV import: the acceptance set, idempotence, bad rows, zip/folder, CLI and admin endpoint."""
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -18,16 +17,11 @@ from service.roster.models import (ClassTeacher, School, SchoolClass, SchoolYear
                                    StudentGuardian, Term)
 from service.roster.oneroster import RosterImportError, format_problem, import_roster
 
-from ..support.oneroster_gen import BAD_KINDS, SCHOOL_SID, write_roster
+from ..support.errors import assert_error
+from ..support.oneroster_gen import BAD_KINDS, SCHOOL_SID, dump_roster, rewrite_csv, write_roster
 from ..support.servers import ROOT, lienlac, process_env
 
-ROSTER_TABLES = (School, SchoolYear, Term, User, StaffRole, SchoolClass, ClassTeacher, Student, StudentGuardian)
 SMALL = dict(classes=3, students=30, guardians=45, teachers=4, admins=1)
-
-
-def dump() -> dict:
-    """Every row of every roster table."""
-    return {m.__name__: list(m.select().order_by(*m._meta.sorted_fields[:1]).tuples()) for m in ROSTER_TABLES}
 
 
 def row_of(rs, file, sid):
@@ -81,7 +75,7 @@ def test_acceptance_set_imports_and_a_second_import_changes_nothing(app, accepta
     assert roster.children_of(mother.id)[0].id == student.id
 
     # the same files again: no INSERT, UPDATE or DELETE at all, every table identical
-    before = dump()
+    before = dump_roster()
     caplog.set_level(logging.DEBUG, logger="peewee")
     started = time.monotonic()
     second = import_roster(rs.folder, school_ref=SCHOOL_SID)
@@ -92,7 +86,7 @@ def test_acceptance_set_imports_and_a_second_import_changes_nothing(app, accepta
     assert [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))] == []
     assert {k: v["unchanged"] for k, v in second["counts"].items()} == {k: v["created"] for k, v in c.items()}
     assert all(v["created"] == v["updated"] == v["removed"] == 0 for v in second["counts"].values())
-    assert dump() == before
+    assert dump_roster() == before
     assert first_seconds < 20 and second_seconds < 20, (first_seconds, second_seconds)
     with capsys.disabled():
         print(f"\n[oneroster acceptance set on {app.config['LIENLAC'].database_url.split(':')[0]}] "
@@ -102,14 +96,14 @@ def test_acceptance_set_imports_and_a_second_import_changes_nothing(app, accepta
 @pytest.mark.parametrize("kind", sorted(BAD_KINDS))
 def test_a_bad_row_imports_nothing_and_names_file_line_and_column(app, tmp_path, kind):
     rs = write_roster(tmp_path / "set", bad=kind, **SMALL)
-    before = dump()
+    before = dump_roster()
     with pytest.raises(RosterImportError) as exc:
         import_roster(rs.folder, school_ref=SCHOOL_SID)
     where = [{k: p[k] for k in ("file", "line", "column")} for p in exc.value.errors]
     assert rs.expected in where, exc.value.errors
     assert all(set(p) == {"file", "line", "column", "message"} and p["message"] for p in exc.value.errors)
     assert exc.value.status == 422
-    assert dump() == before
+    assert dump_roster() == before
 
 
 def test_a_conflict_found_in_the_database_imports_nothing(app, make, tmp_path):
@@ -118,13 +112,13 @@ def test_a_conflict_found_in_the_database_imports_nothing(app, make, tmp_path):
     klass = make.klass(other)
     taken = Student.create(school=other.id, school_class=klass.id, name="Học sinh khác", national_id="001100000007",
                            sourced_id="someone-else")
-    before = dump()
+    before = dump_roster()
     with pytest.raises(RosterImportError) as exc:
         import_roster(rs.folder, school_ref=SCHOOL_SID)
     line = next(i for i, u in enumerate(rs.tables["users.csv"], 2) if u.get("identifier") == taken.national_id)
     assert [(p["file"], p["line"], p["column"]) for p in exc.value.errors] == [("users.csv", line, "identifier")]
     assert "001100000007" in format_problem(exc.value.errors[0])
-    assert dump() == before
+    assert dump_roster() == before
 
 
 def test_zip_and_folder_import_the_same_roster_and_an_otp_account_is_adopted(app, tmp_path):
@@ -139,19 +133,10 @@ def test_zip_and_folder_import_the_same_roster_and_an_otp_account_is_adopted(app
     assert adopted.name == f"{mother_row['familyName']} {mother_row['middleName']} {mother_row['givenName']}"
     assert [s.sourced_id for s in roster.children_of(otp_user.id)] == ["u-hs-00003"]
 
-    before = dump()
+    before = dump_roster()
     again = import_roster(rs.folder, school_ref=str(result["school_id"]))  # the folder, by our school id
     assert all(v["created"] == v["updated"] == v["removed"] == 0 for v in again["counts"].values())
-    assert dump() == before
-
-
-def _rewrite(path, rows):
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh))
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, header, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    assert dump_roster() == before
 
 
 def test_changes_and_tobedeleted_rows_are_applied(app, tmp_path):
@@ -164,7 +149,7 @@ def test_changes_and_tobedeleted_rows_are_applied(app, tmp_path):
     row_of(rs, "users.csv", "u-ph-00005-f")["status"] = "tobedeleted"
     row_of(rs, "demographics.csv", "u-ph-00004-m")["sex"] = ""  # parent, sex unknown: stays "mother"
     for name in ("classes.csv", "enrollments.csv", "users.csv", "demographics.csv"):
-        _rewrite(rs.folder / name, t[name])
+        rewrite_csv(rs.folder / name, t[name])
 
     result = import_roster(rs.folder, school_ref=SCHOOL_SID)["counts"]
     assert result["classes"]["updated"] == 1 and result["students"]["updated"] == 1
@@ -179,10 +164,10 @@ def test_changes_and_tobedeleted_rows_are_applied(app, tmp_path):
     mother4 = User.get(User.sourced_id == "u-ph-00004-m")
     assert StudentGuardian.get(StudentGuardian.guardian == mother4.id).relationship == "mother"
 
-    before = dump()  # and the changed set is itself idempotent
+    before = dump_roster()  # and the changed set is itself idempotent
     again = import_roster(rs.folder, school_ref=SCHOOL_SID)["counts"]
     assert all(v["created"] == v["updated"] == v["removed"] == 0 for v in again.values())
-    assert dump() == before
+    assert dump_roster() == before
 
 
 def test_cli_import_roster_prints_a_summary(tmp_path):
@@ -226,18 +211,18 @@ def test_admin_upload_runs_as_a_job_and_reports_status(client, make, tmp_path):
     assert Student.select().where(Student.school == school.id).count() == 30
 
     # a file with a bad row: the job fails and names the row; nothing more is written
-    before = dump()
+    before = dump_roster()
     bad = write_roster(tmp_path / "bad", bad="unknown_reference", **SMALL)
     r = _upload(client, school.id, headers, bad.zip(tmp_path / "bad.zip").read_bytes())
     assert r.status_code == 202 and r.json["status"] == "failed"
     body = client.get(f"/api/v1/roster-imports/{r.json['id']}", headers=headers).json
     assert body["status"] == "failed" and body["counts"] is None
     assert {k: body["errors"][0][k] for k in ("file", "line", "column")} == bad.expected
-    assert dump() == before
+    assert dump_roster() == before
 
     # not a zip, or no file at all: 422 at once
     r = _upload(client, school.id, headers, b"sourcedId,name\n", name="orgs.csv")
-    assert r.status_code == 422 and r.json["error"]["code"] == "validation_error"
+    assert_error(r, 422)
     r = client.post(f"/api/v1/schools/{school.id}/roster-imports", headers=headers, data={},
                     content_type="multipart/form-data")
     assert r.status_code == 422
@@ -260,7 +245,7 @@ def test_a_teacher_who_is_also_a_parent_gets_one_account(app, tmp_path):
     parent["phone"] = "+84 " + teacher["phone"][1:]  # the same number, written another way
     users.remove(parent)
     users.insert(0, parent)  # the parent row comes first
-    _rewrite(rs.folder / "users.csv", users)
+    rewrite_csv(rs.folder / "users.csv", users)
     counts = import_roster(rs.folder, school_ref=SCHOOL_SID)["counts"]
     assert counts["guardians"]["created"] == 44 and counts["guardian_links"]["created"] == 45
     account = User.get(User.sourced_id == "u-gv-002")
@@ -271,7 +256,7 @@ def test_a_teacher_who_is_also_a_parent_gets_one_account(app, tmp_path):
     # two parents with one phone is not a merge: the later one is imported without it, with a warning
     old_phone = User.get(User.sourced_id == "u-ph-00009-m").phone
     row_of(rs, "users.csv", "u-ph-00009-m")["phone"] = row_of(rs, "users.csv", "u-ph-00008-m")["phone"]
-    _rewrite(rs.folder / "users.csv", users)
+    rewrite_csv(rs.folder / "users.csv", users)
     result = import_roster(rs.folder, school_ref=SCHOOL_SID)
     line = next(i for i, u in enumerate(users, 2) if u["sourcedId"] == "u-ph-00009-m")
     assert [(w["file"], w["line"], w["column"]) for w in result["warnings"] if w["line"] == line] == [
@@ -286,10 +271,10 @@ def test_lines_count_quoted_newlines_and_every_problem_is_reported(tmp_path):
     classes = rs.tables["classes.csv"]
     classes[0]["title"] = "10A1\n(lớp chọn)"  # a quoted field over two lines
     classes[1]["grades"] = "15"
-    _rewrite(rs.folder / "classes.csv", classes)
+    rewrite_csv(rs.folder / "classes.csv", classes)
     sessions = rs.tables["academicSessions.csv"]
     sessions[1]["startDate"] = "05/09/2026"
-    _rewrite(rs.folder / "academicSessions.csv", sessions)
+    rewrite_csv(rs.folder / "academicSessions.csv", sessions)
     problems = Problems()
     parse(read_files(rs.folder, problems), problems)
     assert [(p["file"], p["line"], p["column"]) for p in problems.items] == [("academicSessions.csv", 3, "startDate")]

@@ -23,8 +23,8 @@ from service.roster.models import (ClassTeacher, RosterImport, School, SchoolCla
                                    StudentGuardian, Term)
 from service.roster.oneroster import RosterImportError, import_path_cli, import_roster
 
+from ..support.oneroster_gen import dump_roster
 from ..support.servers import ROOT, lienlac, process_env
-from .test_oneroster import dump
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oneroster"
 VALID = ["bom_crlf", "quoted", "email_only_parent", "schoolyear_only", "roles"]
@@ -157,11 +157,11 @@ def test_a_valid_bundle_imports_and_again_changes_nothing(imp, bundle):
     globals()[f"check_{bundle}"](first)
     assert all(set(w) == {"file", "line", "column", "message"} and w["file"] and w["message"]
                for w in first["warnings"])
-    before = dump()
+    before = dump_roster()
     again = imp(FIXTURES / bundle)
     assert again["ok"] and nothing_changed(again["counts"]), again["counts"]
     assert places(again["warnings"]) == places(first["warnings"])
-    assert dump() == before
+    assert dump_roster() == before
 
 
 def test_a_delta_removes_the_enrollments_and_links_it_names(imp):
@@ -179,10 +179,10 @@ def test_a_delta_removes_the_enrollments_and_links_it_names(imp):
     assert ClassTeacher.select().count() == 0
     assert User.select().count() == users_before  # users and their history stay
     assert User.get(User.sourced_id == "u-gv-2").id
-    before = dump()
+    before = dump_roster()
     again = imp(FIXTURES / "delta" / "delta")
     assert again["ok"] and nothing_changed(again["counts"]), again["counts"]
-    assert dump() == before
+    assert dump_roster() == before
 
 
 def test_a_delta_naming_what_this_school_never_imported_is_refused(imp, tmp_path):
@@ -191,15 +191,15 @@ def test_a_delta_naming_what_this_school_never_imported_is_refused(imp, tmp_path
     shutil.copytree(FIXTURES / "delta" / "delta", folder)
     text = (folder / "enrollments.csv").read_text(encoding="utf-8").replace("u-hs-2", "u-hs-404")
     (folder / "enrollments.csv").write_text(text, encoding="utf-8")
-    before = dump()
+    before = dump_roster()
     result = imp(folder)
     assert not result["ok"]
     assert places(result["errors"]) == {("enrollments.csv", 2, "userSourcedId")}
-    assert dump() == before
+    assert dump_roster() == before
 
 
 def test_a_broken_bundle_is_refused_whole_with_every_problem(imp):
-    before = dump()
+    before = dump_roster()
     result = imp(FIXTURES / "broken")
     assert not result["ok"]
     assert places(result["errors"]) == {
@@ -209,26 +209,26 @@ def test_a_broken_bundle_is_refused_whole_with_every_problem(imp):
         ("enrollments.csv", 3, "classSourcedId"),  # unknown class
         ("enrollments.csv", 4, "userSourcedId"),  # unknown user
     }
-    assert dump() == before
+    assert dump_roster() == before
 
 
 @pytest.mark.parametrize("bundle", ["bom_crlf", "roles"])
 def test_a_dry_run_shows_the_plan_and_writes_nothing(imp, bundle):
-    before = dump()
+    before = dump_roster()
     plan = imp(FIXTURES / bundle, dry_run=True)
     assert plan["ok"], plan["errors"]
     assert plan["counts"]["students"] == {"created": 1, "updated": 0, "unchanged": 0, "removed": 0}
     assert plan["counts"]["guardian_links"]["created"] >= 1
     assert plan["warnings"]
-    assert dump() == before
+    assert dump_roster() == before
     real = imp(FIXTURES / bundle)
     assert {k: v["created"] for k, v in real["counts"].items() if k != "schools"} == \
         {k: v["created"] for k, v in plan["counts"].items() if k != "schools"}
     assert places(real["warnings"]) == places(plan["warnings"])
     # a dry run of what is already there: all unchanged, still nothing written
-    before = dump()
+    before = dump_roster()
     again = imp(FIXTURES / bundle, dry_run=True)
-    assert nothing_changed(again["counts"]) and dump() == before
+    assert nothing_changed(again["counts"]) and dump_roster() == before
 
 
 def test_the_cli_prints_warnings_with_file_line_and_column(app, capsys):

@@ -10,14 +10,9 @@ from service.errors import ValidationError as ValidationError_
 from service.accounts.models import User
 from service.roster.models import ClassTeacher, SchoolClass, StudentGuardian, Term
 
-from .test_permissions import FastFactory
+from ..support.errors import assert_error
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def fast(make):
-    return FastFactory(make)
 
 
 @pytest.fixture
@@ -31,14 +26,6 @@ def _ok(response, status=200):
     return response.get_json()
 
 
-def _error(response, status, code=None):
-    assert response.status_code == status, (response.status_code, response.get_json())
-    body = response.get_json()
-    assert body["error"]["code"] == (code or {403: "forbidden", 404: "not_found", 409: "conflict",
-                                              422: "validation_error"}[status])
-    return body["error"]
-
-
 def test_school_is_read_by_its_members_and_not_created_over_http(client, fast, school, make):
     s, admin = school
     body = _ok(client.get(f"{API}/schools/{s.id}", headers=fast.headers(admin)))
@@ -49,7 +36,7 @@ def test_school_is_read_by_its_members_and_not_created_over_http(client, fast, s
     for user in (teacher, guardian):
         assert _ok(client.get(f"{API}/schools/{s.id}", headers=fast.headers(user)))["id"] == str(s.id)
     stranger = fast.user()
-    _error(client.get(f"{API}/schools/{s.id}", headers=fast.headers(stranger)), 403)
+    assert_error(client.get(f"{API}/schools/{s.id}", headers=fast.headers(stranger)), 403)
     # creating schools is an operator task (CLI / import), not an API call
     r = client.post(f"{API}/schools", json={"name": "x"}, headers=fast.headers(admin))
     assert r.status_code in (404, 405) and "error" in r.get_json()
@@ -62,19 +49,19 @@ def test_years_and_terms(client, fast, school):
                            json={"name": "2026-2027", "starts_on": "2026-09-05", "ends_on": "2027-05-31"}), 201)
     assert year == {"id": year["id"], "school_id": str(s.id), "name": "2026-2027", "starts_on": "2026-09-05",
                     "ends_on": "2027-05-31", "terms": []}
-    _error(client.post(f"{API}/schools/{s.id}/years", headers=h,
+    assert_error(client.post(f"{API}/schools/{s.id}/years", headers=h,
                        json={"name": "chồng", "starts_on": "2027-05-01", "ends_on": "2028-05-31"}), 409)
-    err = _error(client.post(f"{API}/schools/{s.id}/years", headers=h,
+    err = assert_error(client.post(f"{API}/schools/{s.id}/years", headers=h,
                              json={"name": "x", "starts_on": "2028-09-05", "ends_on": "2028-05-31"}), 422)
     assert "ends_on" in err["fields"]
-    _error(client.post(f"{API}/schools/{s.id}/years", headers=h, json={"name": "x", "starts_on": "hôm qua",
+    assert_error(client.post(f"{API}/schools/{s.id}/years", headers=h, json={"name": "x", "starts_on": "hôm qua",
                                                                        "ends_on": "2028-05-31"}), 422)
     terms = f"{API}/years/{year['id']}/terms"
     t1 = _ok(client.post(terms, headers=h, json={"name": "Học kỳ I", "starts_on": "2026-09-05",
                                                  "ends_on": "2027-01-15"}), 201)
     assert t1["school_year_id"] == year["id"] and t1["name"] == "Học kỳ I"
-    _error(client.post(terms, headers=h, json={"name": "HK", "starts_on": "2027-01-10", "ends_on": "2027-02-01"}), 409)
-    _error(client.post(terms, headers=h, json={"name": "HK", "starts_on": "2027-01-16", "ends_on": "2027-06-30"}), 422)
+    assert_error(client.post(terms, headers=h, json={"name": "HK", "starts_on": "2027-01-10", "ends_on": "2027-02-01"}), 409)
+    assert_error(client.post(terms, headers=h, json={"name": "HK", "starts_on": "2027-01-16", "ends_on": "2027-06-30"}), 422)
     _ok(client.post(terms, headers=h, json={"name": "Học kỳ II", "starts_on": "2027-01-16",
                                             "ends_on": "2027-05-31"}), 201)
     assert Term.select().count() == 2
@@ -94,9 +81,9 @@ def test_staff_created_or_found_by_phone(client, fast, school):
     again = _ok(client.post(f"{API}/schools/{s.id}/staff", headers=h,
                             json={"phone": "+84 912 345 678", "name": "Lan", "role": "cafeteria"}), 201)
     assert again["user_id"] == first["user_id"] and again["name"] == "Cô Nguyễn Thị Lan"
-    _error(client.post(f"{API}/schools/{s.id}/staff", headers=h, json={"phone": "12", "name": "x", "role": "teacher"}),
+    assert_error(client.post(f"{API}/schools/{s.id}/staff", headers=h, json={"phone": "12", "name": "x", "role": "teacher"}),
            422)
-    _error(client.post(f"{API}/schools/{s.id}/staff", headers=h,
+    assert_error(client.post(f"{API}/schools/{s.id}/staff", headers=h,
                        json={"phone": "0912345679", "name": "x", "role": "principal"}), 422)
     assert User.select().where(User.phone == "+84912345679").count() == 0
     items = _ok(client.get(f"{API}/schools/{s.id}/staff", headers=h))["items"]
@@ -112,10 +99,10 @@ def test_staff_created_or_found_by_phone(client, fast, school):
     assert {r["role"] for r in me["roles"]} == {"teacher", "cafeteria"}
 
     assert client.delete(f"{API}/schools/{s.id}/staff/{first['user_id']}?role=cafeteria", headers=h).status_code == 204
-    _error(client.delete(f"{API}/schools/{s.id}/staff/{first['user_id']}?role=cafeteria", headers=h), 404)
+    assert_error(client.delete(f"{API}/schools/{s.id}/staff/{first['user_id']}?role=cafeteria", headers=h), 404)
     assert [r["role"] for r in _ok(client.get(f"{API}/me", headers=fast.headers(teacher)))["roles"]] == ["teacher"]
     # the last admin stays
-    _error(client.delete(f"{API}/schools/{s.id}/staff/{admin.id}", headers=h), 409)
+    assert_error(client.delete(f"{API}/schools/{s.id}/staff/{admin.id}", headers=h), 409)
     assert roster.has_staff_role(admin.id, s.id, ["admin"])
 
 
@@ -131,7 +118,7 @@ def test_removing_a_teacher_clears_their_classes(client, fast, school, make):
     assert ClassTeacher.select().where(ClassTeacher.teacher == teacher.id).count() == 0
     me = _ok(client.get(f"{API}/me", headers=fast.headers(teacher)))
     assert me["roles"] == []
-    _error(client.get(f"{API}/classes/{other.id}", headers=fast.headers(teacher)), 404)
+    assert_error(client.get(f"{API}/classes/{other.id}", headers=fast.headers(teacher)), 404)
 
 
 def test_classes(client, fast, school, make):
@@ -153,7 +140,7 @@ def test_classes(client, fast, school, make):
     for bad in ({"name": "6A2", "homeroom_teacher_id": str(guardian.id)}, {"name": ""}, {"name": "6A2", "grade": 13},
                 {"name": "6A2", "homeroom_teacher_id": "abc"}, {"name": "6A2", "surprise": 1},
                 {"name": "6A2", "school_year_id": "987654"}):
-        _error(client.post(f"{API}/schools/{s.id}/classes", headers=h, json=bad), 422)
+        assert_error(client.post(f"{API}/schools/{s.id}/classes", headers=h, json=bad), 422)
     assert SchoolClass.select().count() == before
     # the homeroom teacher now sees the class in /me
     me = _ok(client.get(f"{API}/me", headers=fast.headers(lan)))
@@ -164,7 +151,7 @@ def test_classes(client, fast, school, make):
     assert with_teacher["teachers"] == [{"teacher_id": str(quan.id), "name": "Thầy Quân", "subject": "Toán"}]
     _ok(client.post(f"{API}/classes/{class_id}/teachers", headers=h,
                     json={"teacher_id": str(quan.id), "subject": "Vật lý"}), 201)
-    _error(client.post(f"{API}/classes/{class_id}/teachers", headers=h,
+    assert_error(client.post(f"{API}/classes/{class_id}/teachers", headers=h,
                        json={"teacher_id": str(guardian.id), "subject": "Toán"}), 422)
     assert _ok(client.get(f"{API}/classes/{class_id}", headers=fast.headers(quan)))["name"] == "6A1"
 
@@ -172,8 +159,8 @@ def test_classes(client, fast, school, make):
                                json={"name": "6A1 (chất lượng cao)", "homeroom_teacher_id": str(quan.id)}))
     assert patched["homeroom_teacher_id"] == str(quan.id) and patched["name"] == "6A1 (chất lượng cao)"
     assert patched["grade"] == 6 and patched["school_year_id"] == str(year.id)
-    _error(client.get(f"{API}/classes/{class_id}", headers=fast.headers(lan)), 404)  # no longer her class
-    _error(client.patch(f"{API}/classes/{class_id}", headers=h, json={"homeroom_teacher_id": str(guardian.id)}), 422)
+    assert_error(client.get(f"{API}/classes/{class_id}", headers=fast.headers(lan)), 404)  # no longer her class
+    assert_error(client.patch(f"{API}/classes/{class_id}", headers=h, json={"homeroom_teacher_id": str(guardian.id)}), 422)
     cleared = _ok(client.patch(f"{API}/classes/{class_id}", headers=h, json={"homeroom_teacher_id": None}))
     assert cleared["homeroom_teacher_id"] is None and cleared["homeroom_teacher_name"] is None
 
@@ -181,7 +168,7 @@ def test_classes(client, fast, school, make):
     left = _ok(client.get(f"{API}/classes/{class_id}", headers=h))["teachers"]
     assert [t["subject"] for t in left] == ["Vật lý"]
     assert client.delete(f"{API}/classes/{class_id}/teachers/{quan.id}", headers=h).status_code == 204
-    _error(client.delete(f"{API}/classes/{class_id}/teachers/{quan.id}", headers=h), 404)
+    assert_error(client.delete(f"{API}/classes/{class_id}/teachers/{quan.id}", headers=h), 404)
 
     make.klass(s, name="7A1", grade=7)
     listed = _ok(client.get(f"{API}/schools/{s.id}/classes", headers=h))["items"]
@@ -217,26 +204,26 @@ def test_students_pagination_and_class_moves(client, fast, school, make):
             break
     assert seen == ids
     assert len(_ok(client.get(f"{API}/schools/{s.id}/students", headers=h))["items"]) == 6
-    _error(client.get(f"{API}/schools/{s.id}/students?cursor=%%%", headers=h), 422)
-    _error(client.get(f"{API}/schools/{s.id}/students?limit=500", headers=h), 422)
+    assert_error(client.get(f"{API}/schools/{s.id}/students?cursor=%%%", headers=h), 422)
+    assert_error(client.get(f"{API}/schools/{s.id}/students?limit=500", headers=h), 422)
 
     # national ids are unique
     _ok(client.patch(f"{API}/students/{ids[0]}", headers=h, json={"national_id": "079219000001"}))
-    _error(client.post(f"{API}/schools/{s.id}/students", headers=h,
+    assert_error(client.post(f"{API}/schools/{s.id}/students", headers=h,
                        json={"name": "Trùng", "national_id": "079219000001"}), 409)
-    _error(client.patch(f"{API}/students/{ids[1]}", headers=h, json={"national_id": "079219000001"}), 409)
+    assert_error(client.patch(f"{API}/students/{ids[1]}", headers=h, json={"national_id": "079219000001"}), 409)
     # a class of another school is refused, and nothing changes
     other_class = make.klass(make.school("Trường khác"))
-    _error(client.patch(f"{API}/students/{ids[1]}", headers=h, json={"class_id": str(other_class.id),
+    assert_error(client.patch(f"{API}/students/{ids[1]}", headers=h, json={"class_id": str(other_class.id),
                                                                       "name": "Đổi tên"}), 422)
     assert roster.get_student(int(ids[1])).name == "Học sinh Đặng Thị Ánh 1"
-    _error(client.post(f"{API}/schools/{s.id}/students", headers=h,
+    assert_error(client.post(f"{API}/schools/{s.id}/students", headers=h,
                        json={"name": "x", "class_id": str(other_class.id)}), 422)
 
     # move a student: the old class's teacher loses sight of them, the new one sees them
     moved = _ok(client.patch(f"{API}/students/{ids[0]}", headers=h, json={"class_id": str(b.id)}))
     assert moved["class_id"] == str(b.id) and moved["national_id"] == "079219000001"
-    _error(client.get(f"{API}/students/{ids[0]}", headers=fast.headers(teacher_a)), 404)
+    assert_error(client.get(f"{API}/students/{ids[0]}", headers=fast.headers(teacher_a)), 404)
     assert _ok(client.get(f"{API}/students/{ids[0]}", headers=fast.headers(teacher_b)))["id"] == ids[0]
     roster_b = _ok(client.get(f"{API}/classes/{b.id}/students", headers=fast.headers(teacher_b)))["items"]
     assert [i["id"] for i in roster_b] == [ids[0]]
@@ -256,7 +243,7 @@ def test_guardians_and_invites(client, fast, school, make):
                              json={"phone": "0987 654 321", "name": "Võ Thị Mẹ", "relationship": "mother"}), 201)
     assert mother == {"user_id": mother["user_id"], "name": "Võ Thị Mẹ", "phone": "+84987654321",
                       "relationship": "mother"}
-    _error(client.post(f"{API}/students/{student.id}/guardians", headers=h, json={"phone": "x", "name": "y"}), 422)
+    assert_error(client.post(f"{API}/students/{student.id}/guardians", headers=h, json={"phone": "x", "name": "y"}), 422)
     assert StudentGuardian.select().count() == 1
     mother_user = roster.get_user(int(mother["user_id"]))
     me = _ok(client.get(f"{API}/me", headers=fast.headers(mother_user)))
@@ -268,7 +255,7 @@ def test_guardians_and_invites(client, fast, school, make):
     assert invite["student_id"] == str(student.id) and invite["expires_at"].endswith("Z")
     assert len(invite["code"]) == 11
     _ok(client.post(f"{API}/students/{student.id}/invites", headers=h), 201)
-    _error(client.post(f"{API}/students/{student.id}/invites", headers=fast.headers(subject), json={}), 403)
+    assert_error(client.post(f"{API}/students/{student.id}/invites", headers=fast.headers(subject), json={}), 403)
     father = fast.user("Võ Văn Cha")
     claimed = _ok(client.post(f"{API}/guardians/claim", headers=fast.headers(father), json={"code": invite["code"]}))
     assert [c["id"] for c in claimed["children"]] == [str(student.id)]
@@ -283,8 +270,8 @@ def test_guardians_and_invites(client, fast, school, make):
     assert sorted(child["guardian_ids"]) == sorted([mother["user_id"], str(father.id)])
 
     assert client.delete(f"{API}/students/{student.id}/guardians/{father.id}", headers=h).status_code == 204
-    _error(client.get(f"{API}/students/{student.id}", headers=fast.headers(father)), 404)
-    _error(client.delete(f"{API}/students/{student.id}/guardians/{father.id}", headers=h), 404)
+    assert_error(client.get(f"{API}/students/{student.id}", headers=fast.headers(father)), 404)
+    assert_error(client.delete(f"{API}/students/{student.id}/guardians/{father.id}", headers=h), 404)
 
 
 def test_everything_is_documented(app):

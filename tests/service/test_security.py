@@ -16,6 +16,7 @@ from service.accounts.models import User
 from service.roster.models import Student
 
 from ..support.apps import running_app
+from ..support.errors import assert_error
 from ..support.servers import free_port
 
 API = "/api/v1"
@@ -24,13 +25,6 @@ PASSWORD = "mat-khau-123"  # the factories' default
 
 def bearer(token) -> dict:
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    body = response.get_json()
-    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"], body
-    return body["error"]
 
 
 def assert_429(response):

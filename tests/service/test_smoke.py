@@ -1,8 +1,10 @@
+from ..support.errors import assert_error
+
+
 def test_healthz_and_404_envelope(client):
     assert client.get("/healthz").json == {"status": "ok"}
     r = client.get("/api/v1/nope")
-    assert r.status_code == 404
-    assert r.json["error"]["code"] == "not_found"
+    assert_error(r, 404)
 
 
 def test_me_lists_child(client, make):

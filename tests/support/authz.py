@@ -518,7 +518,10 @@ class World:
     """
 
     def __init__(self, app):
+        from .factories import Factory
+
         self.app = app
+        self.make = Factory(app, password=None)  # no password: tokens come from start_session
         self.roles: dict[str, Any] = {}
         self.tokens: dict[str, str] = {}
         self.objects: dict[str, Any] = {}
@@ -532,25 +535,15 @@ class World:
         return f"+8497{uuid.uuid4().int % 10**7:07d}"
 
     def user(self, role: str, name: str):
-        from service.roster import logic as roster
-
-        user = roster.ensure_user(self.phone(), name)  # no password: tokens come from start_session
+        user = self.make.user(name, phone=self.phone())
         self.roles[role] = user
         return user
 
     def staff(self, role_name: str, school, role: str, name: str):
-        from service.roster import logic as roster
-
-        user = self.user(role_name, name)
-        roster.add_staff(school.id, user.id, role)
-        return user
+        return self.make.staff(school, role, user=self.user(role_name, name))
 
     def guardian(self, role_name: str, student, name: str, relationship="mother"):
-        from service.roster import logic as roster
-
-        user = self.user(role_name, name)
-        roster.link_guardian(student.id, user.id, relationship)
-        return user
+        return self.make.guardian(student, relationship=relationship, user=self.user(role_name, name))
 
     def token(self, role: str) -> str:
         return self.tokens[role]

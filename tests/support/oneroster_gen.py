@@ -252,3 +252,24 @@ def write_roster(folder, *, classes: int = 40, students: int = 1600, guardians: 
               "admins": admins, "students": students, "guardians": guardians, "guardian_links": guardians,
               "class_teachers": links, "staff_roles": teachers + admins}
     return RosterSet(folder, SCHOOL_SID, counts, expected, t)
+
+
+# --- helpers for the import tests ------------------------------------------------------------
+def rewrite_csv(path, rows) -> None:
+    """Write ``rows`` (dicts) back into a roster CSV file under its own header."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def dump_roster() -> dict:
+    """Every row of every roster table (to assert that an import changed nothing)."""
+    from service.accounts.models import User
+    from service.roster.models import (ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student,
+                                       StudentGuardian, Term)
+
+    tables = (School, SchoolYear, Term, User, StaffRole, SchoolClass, ClassTeacher, Student, StudentGuardian)
+    return {m.__name__: list(m.select().order_by(*m._meta.sorted_fields[:1]).tuples()) for m in tables}

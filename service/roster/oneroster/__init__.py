@@ -55,7 +55,7 @@ Mapping (OneRoster → Lienlac):
   those references are checked against this school's data only.
 - Rows missing from a bulk file are not deleted. Passwords in ``users.csv`` are never imported.
 """
-from .job import (create_upload, get_upload, import_path_cli, import_roster, run_roster_import,
+from .job import (create_upload, get_upload, import_path_cli, import_roster, run_roster_import, upload,
                   upload_view)
 from .plan import Plan, build_plan
 from .progress import NullProgress, RichProgress
@@ -65,4 +65,4 @@ from .vocab import FILES, KINDS
 
 __all__ = ["FILES", "KINDS", "NullProgress", "Parsed", "Plan", "Problems", "RichProgress", "RosterImportError",
            "build_plan", "create_upload", "format_problem", "get_upload", "import_path_cli", "import_roster",
-           "parse", "parse_table", "read_files", "run_roster_import", "upload_view"]
+           "parse", "parse_table", "read_files", "run_roster_import", "upload", "upload_view"]

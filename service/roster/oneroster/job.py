@@ -5,9 +5,9 @@ import json
 import logging
 import time
 
-from ... import jobs, permissions
+from ... import jobs
 from ...db import db, is_postgres, utcnow, write_transaction
-from ...errors import NotFound
+from .. import policy
 from ..models import RosterImport
 from .plan import _resolve_school, build_plan
 from .progress import NullProgress, RichProgress
@@ -114,14 +114,15 @@ def create_upload(school_id: int, user_id: int | None, file_name: str, payload: 
     return RosterImport.get_by_id(run.id)
 
 
+def upload(user, school_id: int, file_name: str, payload: bytes, dry_run: bool = False) -> RosterImport:
+    """An admin's upload (acting user first): the policy lets the school's admin only, then ``create_upload``."""
+    policy.may_upload_roster(user, school_id)
+    return create_upload(school_id, user.id, file_name, payload, dry_run=dry_run)
+
+
 def get_upload(user, import_id: int) -> RosterImport:
-    """An import the caller may read: an admin of its school. Another school's import is 404, like a
-    missing one; a caller who is no school's admin gets 403 whatever the id."""
-    permissions.require_staff_role(user, ("admin",))
-    run = RosterImport.get_or_none(RosterImport.id == import_id)
-    if run is None or not permissions.is_staff(user, run.school_id, ("admin",)):
-        raise NotFound("No such roster import.")
-    return run
+    """An import the caller may read (``roster.policy.roster_import_for``): an admin of its school."""
+    return policy.roster_import_for(user, import_id)
 
 
 def upload_view(run: RosterImport) -> dict:
