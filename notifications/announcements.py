@@ -20,6 +20,8 @@ import logging
 from peewee import fn
 
 from service.roster import logic as roster
+
+from service.roster import queries as roster_queries
 from service.db import utcnow, write_transaction
 from service.errors import Conflict, ValidationError
 
@@ -48,7 +50,7 @@ def create(user_id: int, title: str, body: str, audience: dict, send_at: dt.date
         raise ValidationError("The audience is empty.", fields={"audience": ["Name a school, grades, classes or guardians."]})
     school_id = policy.announcing_school(user_id, audience.get("school_id"), class_ids)
     policy.may_announce(user_id, school_id, grades, class_ids, guardian_ids, urgent)
-    if not roster.audience_guardian_ids(school_id, grades, class_ids, guardian_ids, limit=1):
+    if not roster_queries.audience_guardian_ids(school_id, grades, class_ids, guardian_ids, limit=1):
         raise ValidationError("Nobody is in this audience.", fields={"audience": ["No guardian matches."]})
     if send_at is not None and send_at > now + MAX_SCHEDULE_AHEAD:
         raise ValidationError("Too far ahead.", fields={"send_at": ["At most a year ahead."]})
@@ -135,7 +137,7 @@ def plan(announcement_id: int, now: dt.datetime | None = None) -> None:
         return
     if ann.planned_at is None:
         audience = json.loads(ann.audience)
-        guardians = roster.audience_guardian_ids(ann.school_id, audience["grades"], audience["class_ids"],
+        guardians = roster_queries.audience_guardian_ids(ann.school_id, audience["grades"], audience["class_ids"],
                                                  audience["guardian_ids"])
         rows = [{"announcement": ann.id, "seq": seq, "size": len(guardians[start:start + CHUNK]),
                  "user_ids": ",".join(map(str, guardians[start:start + CHUNK]))}
@@ -166,7 +168,7 @@ def _children_named(ann: Announcement, guardian_ids: list[int]) -> dict[int, dic
     explicit = set(audience["guardian_ids"])
     everyone = not grades and not class_ids and not explicit
     out = {}
-    for guardian, children in roster.children_in_school(guardian_ids, ann.school_id).items():
+    for guardian, children in roster_queries.children_in_school(guardian_ids, ann.school_id).items():
         named = [c for c in children if everyone or c["grade"] in grades or c["class_id"] in class_ids]
         if not named and guardian in explicit:
             named = children

@@ -16,6 +16,7 @@ from __future__ import annotations
 from service import permissions
 from service.errors import Forbidden, NotFound, ValidationError
 from service.roster import logic as roster
+from service.roster import queries as roster_queries
 
 from .models import Announcement, Notification
 
@@ -67,9 +68,9 @@ def may_announce(user_id: int, school_id: int, grades: list[int], class_ids: lis
                 raise NotFound("No such class.")
             if not permissions.is_homeroom_teacher(user_id, class_id):
                 raise Forbidden("Only the class's homeroom teacher announces to it.")
-    if class_ids and roster.classes_in_school(school_id, class_ids) != set(class_ids):
+    if class_ids and roster_queries.classes_in_school(school_id, class_ids) != set(class_ids):
         raise NotFound("No such class.")
-    if guardian_ids and set(roster.audience_guardian_ids(school_id, guardian_ids=guardian_ids)) != set(guardian_ids):
+    if guardian_ids and set(roster_queries.audience_guardian_ids(school_id, guardian_ids=guardian_ids)) != set(guardian_ids):
         raise NotFound("No such guardian in this school.")
 
 

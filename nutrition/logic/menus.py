@@ -12,6 +12,7 @@ import datetime as dt
 
 import notifications
 from service.roster import logic as roster
+from service.roster import queries as roster_queries
 from service.db import is_postgres, utcnow, write_transaction
 from service.errors import ValidationError
 from service.accounts.models import User
@@ -109,7 +110,7 @@ def publish(user: User | int, school_id, start: dt.date, end: dt.date, now: dt.d
 
 
 def _tell_guardians(school_id: int, dates: list[dt.date], updated: bool) -> None:
-    guardians = roster.audience_guardian_ids(school_id)
+    guardians = roster_queries.audience_guardian_ids(school_id)
     first, last = min(dates), max(dates)
     span_vi = date_text(first) if first == last else f"{date_text(first)} đến {date_text(last)}"
     span_en = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"

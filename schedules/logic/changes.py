@@ -14,6 +14,7 @@ import json
 
 from notifications import notify
 from service.roster import logic as roster
+from service.roster import queries as roster_queries
 from service.db import write_transaction
 from service.errors import ValidationError
 
@@ -30,7 +31,7 @@ def _invalid(field: str, message: str) -> ValidationError:
 
 
 def _period_on(class_id: int, school_id: int, day: dt.date, number: int) -> TimetablePeriod | None:
-    terms = roster.terms_between(school_id, day, day)
+    terms = roster_queries.terms_between(school_id, day, day)
     if not terms:
         return None
     return TimetablePeriod.get_or_none((TimetablePeriod.school_class == class_id)
@@ -62,7 +63,7 @@ def _clean(klass, body: dict) -> tuple[TimetablePeriod, dict]:
         teacher_id = body.get("teacher_id")
         if teacher_id is None:
             raise _invalid("teacher_id", "A substitute needs the teacher.")
-        if teacher_id not in roster.staff_member_ids(klass.school_id, [teacher_id], TEACHER_ROLES):
+        if teacher_id not in roster_queries.staff_member_ids(klass.school_id, [teacher_id], TEACHER_ROLES):
             raise _invalid("teacher_id", "Not a teacher of this school.")
         if teacher_id == regular.teacher_id:
             raise _invalid("teacher_id", "This is the period's own teacher.")

@@ -14,6 +14,7 @@ import peewee as pw
 
 from notifications import notify
 from service.roster import logic as roster
+from service.roster import queries as roster_queries
 from service.db import write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 
@@ -44,7 +45,7 @@ def create_event(user, school_id: int, body: dict) -> dict:
     class_ids = sorted({int(c) for c in audience.get("class_ids") or []})
     if any(not 1 <= g <= 12 for g in grades):
         raise _invalid("audience.grades", "Grades 1 to 12.")
-    unknown = set(class_ids) - roster.classes_in_school(school_id, class_ids)
+    unknown = set(class_ids) - roster_queries.classes_in_school(school_id, class_ids)
     if unknown:
         raise _invalid("audience.class_ids", "Not classes of this school: " + ", ".join(map(str, sorted(unknown))))
     signup, capacity = bool(body.get("signup")), body.get("capacity")
@@ -63,7 +64,7 @@ def create_event(user, school_id: int, body: dict) -> dict:
 
 
 def _tell_added(event: SchoolEvent, grades, class_ids, actor_id: int) -> None:
-    guardians = set(roster.audience_guardian_ids(event.school_id, grades, class_ids)) - {actor_id}
+    guardians = set(roster_queries.audience_guardian_ids(event.school_id, grades, class_ids)) - {actor_id}
     if not guardians:
         return
     tz = roster.school_timezone(event.school_id)
@@ -142,7 +143,7 @@ def student_calendar(user, student_id: int, day_from: dt.date | None, day_to: dt
 def _grade_of(class_id: int | None) -> int | None:
     if class_id is None:
         return None
-    return roster.classes_info([class_id]).get(class_id, {}).get("grade")
+    return roster_queries.classes_info([class_id]).get(class_id, {}).get("grade")
 
 
 def _event_for_student(user, event_id: int, student_id: int, guardian_only: bool = True):

@@ -26,6 +26,8 @@ from collections import defaultdict
 import icalendar
 
 from service.roster import logic as roster
+
+from service.roster import queries as roster_queries
 from service.db import write_transaction
 from service.errors import NotFound
 
@@ -173,19 +175,19 @@ def build_feed(token: str) -> bytes:
     children = roster.children_of(user.id)
     own_periods = list(TimetablePeriod.select().where(TimetablePeriod.teacher == user.id))
     class_ids = {c.school_class_id for c in children if c.school_class_id} | {p.school_class_id for p in own_periods}
-    classes = roster.classes_info(class_ids)
-    timezones = roster.schools_timezones({c["school_id"] for c in classes.values()})
-    taught_schools = roster.staff_school_ids(user.id, ("teacher", "admin"))
+    classes = roster_queries.classes_info(class_ids)
+    timezones = roster_queries.schools_timezones({c["school_id"] for c in classes.values()})
+    taught_schools = roster_queries.staff_school_ids(user.id, ("teacher", "admin"))
     guardian_classes = {c.school_class_id for c in children if c.school_class_id}
     teacher_periods = [p for p in own_periods if classes[p.school_class_id]["school_id"] in taught_schools]
     guardian_periods = list(TimetablePeriod.select().where(TimetablePeriod.school_class.in_(list(guardian_classes)))
                             ) if guardian_classes else []
     substituting = list(TimetableChange.select().where((TimetableChange.teacher == user.id)
                                                        & (TimetableChange.kind == "substitute")))
-    sub_classes = roster.classes_info({c.school_class_id for c in substituting} - set(classes))
+    sub_classes = roster_queries.classes_info({c.school_class_id for c in substituting} - set(classes))
     classes.update(sub_classes)
-    timezones.update(roster.schools_timezones({c["school_id"] for c in sub_classes.values()} - set(timezones)))
-    terms = roster.terms_by_id({p.term_id for p in guardian_periods + teacher_periods})
+    timezones.update(roster_queries.schools_timezones({c["school_id"] for c in sub_classes.values()} - set(timezones)))
+    terms = roster_queries.terms_by_id({p.term_id for p in guardian_periods + teacher_periods})
     changes = _changes_by_class({p.school_class_id for p in guardian_periods + teacher_periods})
     names = roster.user_names({p.teacher_id for p in guardian_periods + teacher_periods if p.teacher_id}
                               | {c.teacher_id for cs in changes.values() for c in cs if c.teacher_id})
@@ -204,7 +206,7 @@ def build_feed(token: str) -> bytes:
             continue  # already in as a parent's view of the class
         builder.series(p, term, timezones[klass["school_id"]], f"{p.subject} · {klass['name']}",
                        _describe(p, klass["name"], names), slot_changes(p), names, skip_substituted=True)
-    staff_schools = roster.staff_school_ids(user.id) if substituting else set()
+    staff_schools = roster_queries.staff_school_ids(user.id) if substituting else set()
     for c in substituting:
         klass = classes.get(c.school_class_id)
         if klass is None or klass["school_id"] not in staff_schools:
@@ -225,7 +227,7 @@ def build_feed(token: str) -> bytes:
         audiences[klass["school_id"]][p.school_class_id] = klass["grade"]
     for school_id in taught_schools:
         audiences[school_id].setdefault(None, None)  # whole-school events reach its teachers
-    timezones.update(roster.schools_timezones(set(audiences) - set(timezones)))
+    timezones.update(roster_queries.schools_timezones(set(audiences) - set(timezones)))
     start = common.now() - EVENTS_BACK
     seen = set()
     for school_id, members in audiences.items():

@@ -5,6 +5,8 @@ import datetime as dt
 from collections import defaultdict
 
 from service.roster import logic as roster
+
+from service.roster import queries as roster_queries
 from service.db import write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 
@@ -57,7 +59,7 @@ def _clean_periods(periods: list[dict], school_id: int) -> list[dict]:
                 break
         seen[key] = i
     teacher_ids = {r["teacher"] for r in rows if r["teacher"] is not None}
-    staff = roster.staff_member_ids(school_id, teacher_ids, TEACHER_ROLES)
+    staff = roster_queries.staff_member_ids(school_id, teacher_ids, TEACHER_ROLES)
     for i, row in enumerate(rows):
         if row["teacher"] is not None and row["teacher"] not in staff:
             errors[f"periods.{i}.teacher_id"] = ["Not a teacher of this school."]
@@ -67,7 +69,7 @@ def _clean_periods(periods: list[dict], school_id: int) -> list[dict]:
 
 
 def _term_of_class(klass, term_id: int):
-    found = roster.term_with_school(term_id)
+    found = roster_queries.term_with_school(term_id)
     if found is None or found[1] != klass.school_id:
         raise ValidationError("The request has invalid fields.", fields={"term_id": ["No such term in this school."]})
     term = found[0]
@@ -98,7 +100,7 @@ def _clashes(class_id: int, term_id: int, rows: list[dict]) -> list[dict]:
 
 
 def _clash_error(clashes: list[dict]) -> Conflict:
-    classes = roster.classes_info({c["other"].school_class_id for c in clashes})
+    classes = roster_queries.classes_info({c["other"].school_class_id for c in clashes})
     names = roster.user_names({c["other"].teacher_id for c in clashes})
     fields: dict[str, list[str]] = {}
     messages = []
@@ -159,7 +161,7 @@ def get_timetable(user, class_id: int, term_id: int | None = None) -> dict:
     klass = policy.class_for_timetable_read(user, class_id)
     if term_id is None:
         today = common.today_in(common.school_timezone(klass.school_id))
-        terms = roster.terms_between(klass.school_id, dt.date(1900, 1, 1), dt.date(3000, 12, 31))
+        terms = roster_queries.terms_between(klass.school_id, dt.date(1900, 1, 1), dt.date(3000, 12, 31))
         term = (next((t for t in terms if t.starts_on <= today <= t.ends_on), None)
                 or next((t for t in terms if t.starts_on > today), None) or (terms[-1] if terms else None))
         if term is None:

@@ -1,0 +1,131 @@
+"""Roster reads other packages use: announcement audiences, terms and staff for timetables.
+
+Trusted internals, like ``logic``: callers have authorised (``service.roster.policy``); each is one
+query (or a few) whatever the number of ids.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Iterable
+
+import peewee as pw
+
+from .models import STAFF_ROLES, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term
+
+
+# --- audiences (notifications: announcements) ------------------------------------------------
+def _audience_students(school_id: int, grades: Iterable[int] | None, class_ids: Iterable[int] | None):
+    """A query of the audience's student ids: the whole school, or its given grades and/or classes."""
+    grades, class_ids = list(grades or []), list(class_ids or [])
+    query = Student.select(Student.id).where(Student.school == school_id)
+    if grades or class_ids:
+        cond = None
+        if grades:
+            cond = Student.school_class.in_(SchoolClass.select(SchoolClass.id).where(
+                (SchoolClass.school == school_id) & SchoolClass.grade.in_(grades)))
+        if class_ids:
+            c2 = Student.school_class.in_(class_ids)
+            cond = c2 if cond is None else (cond | c2)
+        query = query.where(cond)
+    return query
+
+
+def audience_guardian_ids(school_id: int, grades: Iterable[int] | None = None,
+                          class_ids: Iterable[int] | None = None, guardian_ids: Iterable[int] | None = None,
+                          limit: int | None = None) -> list[int]:
+    """Distinct guardians (sorted) of an announcement audience of one school.
+
+    ``grades``/``class_ids`` narrow the school to those students (their union); ``guardian_ids``
+    adds guardians explicitly (only those with a child in the school count). Only
+    ``guardian_ids`` given: exactly those. Nothing given: every guardian of the school.
+    """
+    grades, class_ids, explicit = list(grades or []), list(class_ids or []), list(guardian_ids or [])
+    sets = []
+    if grades or class_ids or not explicit:
+        sets.append(StudentGuardian.select(StudentGuardian.guardian).where(
+            StudentGuardian.student.in_(_audience_students(school_id, grades, class_ids))))
+    if explicit:
+        sets.append(StudentGuardian.select(StudentGuardian.guardian).join(Student).where(
+            (Student.school == school_id) & StudentGuardian.guardian.in_(explicit)))
+    ids: set[int] = set()
+    for query in sets:
+        q = query.distinct().order_by(StudentGuardian.guardian)
+        if limit is not None:
+            q = q.limit(limit)
+        ids.update(row[0] for row in q.tuples())
+    out = sorted(ids)
+    return out[:limit] if limit is not None else out
+
+
+def children_in_school(guardian_ids: Iterable[int], school_id: int) -> dict[int, list[dict]]:
+    """``{guardian_id: [{id, name, class_id, grade}]}`` of each guardian's children in a school."""
+    out: dict[int, list[dict]] = defaultdict(list)
+    ids = list(guardian_ids)
+    for start in range(0, len(ids), 5000):
+        query = (StudentGuardian.select(StudentGuardian.guardian, Student.id, Student.name, Student.school_class,
+                                        SchoolClass.grade)
+                 .join(Student).join(SchoolClass, pw.JOIN.LEFT_OUTER, on=(Student.school_class == SchoolClass.id))
+                 .where((Student.school == school_id) & StudentGuardian.guardian.in_(ids[start:start + 5000]))
+                 .order_by(StudentGuardian.guardian, Student.id))
+        for row in query.namedtuples():
+            out[row.guardian].append({"id": row.id, "name": row.name, "class_id": row.school_class,
+                                      "grade": row.grade})
+    return dict(out)
+
+
+def classes_in_school(school_id: int, class_ids: Iterable[int]) -> set[int]:
+    """The subset of ``class_ids`` that are classes of the school."""
+    ids = list({int(c) for c in class_ids})
+    if not ids:
+        return set()
+    return {c.id for c in SchoolClass.select(SchoolClass.id).where(
+        (SchoolClass.school == school_id) & SchoolClass.id.in_(ids))}
+
+
+# --- terms and staff for timetables (schedules) ------------------------------------------------
+def term_with_school(term_id: int) -> tuple[Term, int] | None:
+    """The term and its school's id (one query), or None."""
+    row = (Term.select(Term, SchoolYear.school.alias("year_school_id")).join(SchoolYear)
+           .where(Term.id == term_id).objects().first())
+    return (row, row.year_school_id) if row else None
+
+
+def terms_between(school_id: int, start: dt.date, end: dt.date) -> list[Term]:
+    """The school's terms overlapping ``start``..``end`` (inclusive), earliest first."""
+    return list(Term.select().join(SchoolYear).where((SchoolYear.school == school_id) & (Term.starts_on <= end)
+                                                     & (Term.ends_on >= start)).order_by(Term.starts_on))
+
+
+def terms_by_id(term_ids: Iterable[int]) -> dict[int, Term]:
+    ids = list({int(t) for t in term_ids})
+    return {t.id: t for t in Term.select().where(Term.id.in_(ids))} if ids else {}
+
+
+def staff_member_ids(school_id: int, user_ids: Iterable[int], roles: Iterable[str] = STAFF_ROLES) -> set[int]:
+    """Of ``user_ids``, those holding one of ``roles`` in the school (one query)."""
+    ids = list({int(u) for u in user_ids})
+    if not ids:
+        return set()
+    return {r.user_id for r in StaffRole.select(StaffRole.user).where(
+        (StaffRole.school == school_id) & StaffRole.user.in_(ids) & StaffRole.role.in_(list(roles)))}
+
+
+def staff_school_ids(user_id: int, roles: Iterable[str] = STAFF_ROLES) -> set[int]:
+    return {r.school_id for r in StaffRole.select(StaffRole.school).where(
+        (StaffRole.user == user_id) & StaffRole.role.in_(list(roles)))}
+
+
+def schools_timezones(school_ids: Iterable[int]) -> dict[int, str]:
+    ids = list({int(s) for s in school_ids})
+    return {s.id: s.timezone for s in School.select(School.id, School.timezone).where(School.id.in_(ids))} if ids else {}
+
+
+def classes_info(class_ids: Iterable[int]) -> dict[int, dict]:
+    """``{class_id: {id, name, grade, school_id}}`` in one query."""
+    ids = list({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    return {c.id: {"id": c.id, "name": c.name, "grade": c.grade, "school_id": c.school_id}
+            for c in SchoolClass.select(SchoolClass.id, SchoolClass.name, SchoolClass.grade, SchoolClass.school)
+            .where(SchoolClass.id.in_(ids))}
