@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 from service import presence, realtime
+from service.bulk import insert_ignore
 from service.db import utcnow, write_transaction
 from service.errors import NotFound, ValidationError
 from service.pagination import paginate_by_id
 
 from . import queues
-from .bulk import insert_ignore
 from .models import Device, Notification, Preference
 from .push import push_notifications
 from .schemas import NotificationOut

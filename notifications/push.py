@@ -34,10 +34,10 @@ from flask import current_app
 from peewee import fn
 from urllib3.util.retry import Retry
 
+from service.bulk import insert_ignore
 from service.db import utcnow, write_transaction
 
 from . import queues
-from .bulk import insert_ignore
 from .fcm_endpoint import firebase_app
 from .models import Device, Notification, PushAttempt
 from .ratelimit import TokenBucket

@@ -24,10 +24,11 @@ from typing import Iterable
 
 from notifications import notify_each
 from service.roster import logic as roster
+from service import bulk
 from service.db import write_transaction
 from service.errors import ValidationError
 
-from .. import bulk, policy
+from .. import policy
 from ..models import STATUSES, AttendanceChange, AttendanceRecord
 from . import common, texts
 

@@ -37,10 +37,11 @@ from peewee import Case, fn
 
 from notifications import notify_each
 from service.roster import logic as roster
+from service import bulk
 from service.db import write_transaction
 from service.errors import ValidationError
 
-from .. import bulk, policy
+from .. import policy
 from ..models import CheckIn, GateDevice
 from . import attendance, common, settings, texts
 

@@ -1,4 +1,4 @@
-"""Bulk writes for the contact book's hot paths (a class's day, a gate batch of 500 events).
+"""Bulk writes for the hot paths (a fan-out's inbox rows, a class's day, a gate batch, a meal log).
 
 ``insert_ignore``: ``INSERT … ON CONFLICT DO NOTHING``; ``upsert``: ``INSERT … ON CONFLICT (key)
 DO UPDATE SET col = EXCLUDED.col``. PostgreSQL gets one statement per 1,000 rows with one array
