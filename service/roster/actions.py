@@ -32,6 +32,10 @@ def list_years(user: User, school_id: int, limit: int, cursor: str | None) -> di
     return _page(logic.years_query(school_id), SchoolYear.id, limit, cursor)
 
 
+def get_term(user: User, term_id: int) -> Term:
+    return policy.term_reader(user, term_id)
+
+
 def create_school_year(user: User, school_id: int, name: str, starts_on: dt.date, ends_on: dt.date) -> SchoolYear:
     policy.school_admin(user, school_id)
     return logic.create_school_year(school_id, name, starts_on, ends_on)

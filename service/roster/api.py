@@ -135,7 +135,7 @@ def create_term(body, year_id):
 @login_required
 def get_term(term_id):
     """A term (học kỳ): for its school's staff and its students' guardians."""
-    return permissions.term_for(g.user, term_id, MEMBERS)
+    return actions.get_term(g.user, term_id)
 
 
 # --- staff --------------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ def year_admin(user: User, year_id: int) -> SchoolYear:
     return permissions.year_for(user, year_id, ADMIN)
 
 
+def term_reader(user: User, term_id: int):
+    """A term (học kỳ): its school's staff and its students' guardians (others: 404)."""
+    return permissions.term_for(user, term_id, MEMBERS)
+
+
 # --- classes ---------------------------------------------------------------------------------
 def class_reader(user: User, class_id: int) -> SchoolClass:
     """See a class (name, teachers): its teachers, the school's admin and cafeteria, its families."""
