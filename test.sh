@@ -23,4 +23,6 @@ fi
 # The package dependency rules (pyproject.toml [tool.importlinter], docs/architecture.md).
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 
-exec .venv/bin/python -m pytest "$@"
+# Two pytest-xdist workers (each with its own PostgreSQL database and Redis database: tests/conftest.py);
+# LIENLAC_TEST_WORKERS=0 runs in this process (or pass -n 0).
+exec .venv/bin/python -m pytest -n "${LIENLAC_TEST_WORKERS:-2}" "$@"

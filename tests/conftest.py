@@ -24,6 +24,16 @@ from .support.servers import PG_ADMIN_URL, REDIS_BASE_URL, truncate_all
 BACKENDS = [b for b in os.environ.get("LIENLAC_TEST_DBS", "sqlite,postgres").split(",") if b]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``./test.sh`` runs ``-n 2``) each worker gets a Redis database of its own:
+    ``LIENLAC_TEST_REDIS_DB`` (default 9) for the first worker, the next numbers for the others.
+    PostgreSQL needs nothing: each worker process creates its own database (``pg_url``)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        base = int(os.environ.get("LIENLAC_TEST_REDIS_DB", "9"))
+        os.environ["LIENLAC_TEST_REDIS_DB"] = str((base + int(worker[2:])) % 16)
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     name = f"lienlac_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"

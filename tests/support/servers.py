@@ -228,14 +228,24 @@ requires_postgres = pytest.mark.skipif(
 
 
 def truncate_all(url: str) -> None:
-    """Empty every table but the migration history (PostgreSQL)."""
+    """Empty every table but the migration history and restart the id sequences (PostgreSQL).
+
+    DELETE with foreign-key triggers off (``session_replication_role = replica``), not TRUNCATE:
+    a test leaves a few rows, and TRUNCATE of 50 tables costs ~0.4 s (new files for every table)
+    where this costs ~2 ms — most of the PostgreSQL half of the suite's time was spent there.
+    """
     from service import db as dbmod
 
     database = dbmod.make_database(url)
     database.connect()
     tables = [t for t in database.get_tables() if not t.startswith("schema_migration")]
     if tables:
-        database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        database.execute_sql(
+            "SET session_replication_role = replica; "
+            + " ".join(f'DELETE FROM "{t}";' for t in tables)
+            + " SET session_replication_role = DEFAULT; "
+            "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'S' AND n.nspname = current_schema();")
     database.close_all() if hasattr(database, "close_all") else database.close()
 
 
