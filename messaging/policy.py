@@ -21,6 +21,7 @@ import datetime as dt
 from typing import Iterable
 
 from service import permissions
+from service.roster import queries as roster_queries
 from service.accounts.models import User
 from service.errors import Forbidden, NotFound
 
@@ -92,6 +93,19 @@ def direct_conversations_of(user_id: int):
 
 
 # --- conversations -------------------------------------------------------------------------------
+def member_conversation(user_id: int, conversation_id) -> Conversation | None:
+    """The conversation if the caller is in it now (``is_member``'s rule), else None: one query
+    (the row and the membership test together)."""
+    if not valid_id(conversation_id):
+        return None
+    return (Conversation.select().where(
+        (Conversation.id == int(conversation_id))
+        & (Conversation.id.in_(direct_conversations_of(user_id))
+           | ((Conversation.kind == "class")
+              & Conversation.school_class.in_(roster_queries.member_class_ids_query(user_id)))))
+        .first())
+
+
 def is_member(conv: Conversation, user_id: int) -> bool:
     """In the conversation now: a class channel's teachers and guardians, a direct conversation's
     participants still related to its student."""

@@ -13,7 +13,7 @@ import peewee as pw
 from peewee import fn
 
 from service.db import db, utcnow, write_transaction
-from service.errors import ValidationError
+from service.errors import NotFound, ValidationError
 from service.pagination import decode_cursor, encode_cursor
 from service.roster import logic as roster
 from service.roster import queries as roster_queries
@@ -46,10 +46,9 @@ def _ensure_member_channels(user_id: int) -> None:
 
 def members_and_teachers(conv: Conversation) -> tuple[list[int], set[int]]:
     """Everyone in the conversation now, and which of them are the class's teachers."""
-    if conv.kind == "class":
-        teachers = roster.class_teacher_ids(conv.school_class_id)
-        guardians = [g for g in roster.class_guardian_ids(conv.school_class_id) if g not in teachers]
-        return teachers + guardians, set(teachers)
+    if conv.kind == "class":  # one query: the teachers (homeroom first), then the other guardians by id
+        people = roster_queries.class_members_named([conv.school_class_id])[conv.school_class_id]
+        return [u for u, _, _ in people], {u for u, role, _ in people if role == "teacher"}
     people = policy.direct_members([conv.id])[conv.id]
     return [u for u, _ in people], {u for u, role in people if role == "teacher"}
 
@@ -61,9 +60,10 @@ def member_ids(conv: Conversation) -> list[int]:
 
 def conversation_for(user_id: int, conversation_id) -> Conversation:
     """The conversation if the caller is in it now; 404 otherwise (they must not learn it exists)."""
-    conv = (Conversation.get_or_none(Conversation.id == int(conversation_id))
-            if policy.valid_id(conversation_id) else None)
-    return policy.require_member(user_id, conv)
+    conv = policy.member_conversation(user_id, conversation_id)  # one query: the row and the membership
+    if conv is None:
+        raise NotFound("No such conversation.")
+    return conv
 
 
 def ensure_class_conversations(class_ids: Iterable[int]) -> dict[int, int]:
