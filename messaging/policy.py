@@ -11,7 +11,9 @@ student's school (``permissions.student_relation_exprs``). Nobody else was ever 
 ``open_direct`` admits the student's guardians and teachers only. A former member gets 404
 everywhere and no events or pushes; linked again, they find the conversation again.
 
-Each membership function is one query, whatever the number of conversations.
+Each membership function is one query, whatever the number of conversations: the conversation
+list asks ``direct_conversations_of`` (a subquery of its page query) and ``direct_members_named``
+once for the whole page.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import datetime as dt
 from typing import Iterable
 
 from service import permissions
+from service.roster import queries as roster_queries
+from service.accounts.models import User
 from service.errors import Forbidden, NotFound
 
 from .limits import EDIT_WINDOW
@@ -39,20 +43,35 @@ def _relations():
     return permissions.student_relation_exprs(Participant.user, Conversation.student)
 
 
+def _direct_members_query(conversation_ids: list[int], *columns):
+    guardian, teacher = _relations()
+    return (Participant.select(Participant.conversation, Participant.user, teacher.alias("is_teacher"), *columns)
+            .join(Conversation, on=(Participant.conversation == Conversation.id))
+            .where(Participant.conversation.in_(conversation_ids) & (Conversation.kind == "direct")
+                   & (guardian | teacher))
+            .order_by(Participant.id))
+
+
 def direct_members(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
     """``{conversation_id: [(user_id, "teacher"|"guardian"), ...]}``: the current members of these
     direct conversations, in the order they joined (one query)."""
     ids = sorted({int(c) for c in conversation_ids})
     out: dict[int, list[tuple[int, str]]] = {c: [] for c in ids}
-    if not ids:
-        return out
-    guardian, teacher = _relations()
-    query = (Participant.select(Participant.conversation, Participant.user, teacher.alias("is_teacher"))
-             .join(Conversation, on=(Participant.conversation == Conversation.id))
-             .where(Participant.conversation.in_(ids) & (Conversation.kind == "direct") & (guardian | teacher))
-             .order_by(Participant.id))
-    for row in query:
-        out[row.conversation_id].append((row.user_id, "teacher" if row.is_teacher else "guardian"))
+    if ids:
+        for row in _direct_members_query(ids):
+            out[row.conversation_id].append((row.user_id, "teacher" if row.is_teacher else "guardian"))
+    return out
+
+
+def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
+    """As ``direct_members``, with each member's name: ``(user_id, role, name)`` (one query)."""
+    ids = sorted({int(c) for c in conversation_ids})
+    out: dict[int, list[tuple[int, str, str]]] = {c: [] for c in ids}
+    if ids:
+        query = _direct_members_query(ids, User.name.alias("user_name")).join_from(
+            Participant, User, on=(User.id == Participant.user))
+        for conversation_id, user_id, is_teacher, name in query.tuples():
+            out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian", name))
     return out
 
 
@@ -74,6 +93,19 @@ def direct_conversations_of(user_id: int):
 
 
 # --- conversations -------------------------------------------------------------------------------
+def member_conversation(user_id: int, conversation_id) -> Conversation | None:
+    """The conversation if the caller is in it now (``is_member``'s rule), else None: one query
+    (the row and the membership test together)."""
+    if not valid_id(conversation_id):
+        return None
+    return (Conversation.select().where(
+        (Conversation.id == int(conversation_id))
+        & (Conversation.id.in_(direct_conversations_of(user_id))
+           | ((Conversation.kind == "class")
+              & Conversation.school_class.in_(roster_queries.member_class_ids_query(user_id)))))
+        .first())
+
+
 def is_member(conv: Conversation, user_id: int) -> bool:
     """In the conversation now: a class channel's teachers and guardians, a direct conversation's
     participants still related to its student."""

@@ -38,6 +38,6 @@ def day_page(user, student_id: int, day: dt.date | None = None) -> dict:
             "attendance": attendance.day_of(student.id, day),
             "checkins": checkins.for_day(student.id, day),
             "remarks": _remarks(student.id, day),
-            "meals": nutrition.meals_for_day(student.id, day),
-            "timetable": schedules.timetable_for_day(student.id, day),
+            "meals": nutrition.meals_for_day(student, day),  # the row read above: no second read
+            "timetable": schedules.timetable_for_day(student, day),
             "announcements": announcements_received(readers, since, until)}

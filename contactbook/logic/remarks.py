@@ -24,7 +24,10 @@ MAX_BODY = 4000
 
 
 def _views(rows) -> list[dict]:
-    names = roster.user_names(r.author_id for r in rows if r.author_id)
+    if rows and all(hasattr(r, "author_name") for r in rows):  # read with the rows (remarks_between)
+        names = {r.author_id: r.author_name for r in rows if r.author_id}
+    else:
+        names = roster.user_names(r.author_id for r in rows if r.author_id)
     return [{"id": r.id, "student_id": r.student_id, "author_id": r.author_id, "author_name": names.get(r.author_id),
              "body": r.body, "date": r.date, "created_at": r.created_at} for r in rows]
 
@@ -72,8 +75,10 @@ def list_remarks(user: User, student_id: int, date_from: dt.date | None = None, 
 
 def remarks_between(student_id: int, date_from: dt.date, date_to: dt.date) -> list[dict]:
     """Remarks of a student between two dates, oldest first (the caller has authorized)."""
-    rows = list(Remark.select().where((Remark.student == student_id) & (Remark.date >= date_from)
-                                      & (Remark.date <= date_to)).order_by(Remark.date, Remark.id))
+    author_name = User.select(User.name).where(User.id == Remark.author)  # one query with the names
+    rows = list(Remark.select(Remark, author_name.alias("author_name"))
+                .where((Remark.student == student_id) & (Remark.date >= date_from) & (Remark.date <= date_to))
+                .order_by(Remark.date, Remark.id))
     return _views(rows)
 
 

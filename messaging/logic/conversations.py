@@ -13,9 +13,11 @@ import peewee as pw
 from peewee import fn
 
 from service.db import db, utcnow, write_transaction
-from service.errors import ValidationError
+from service.errors import NotFound, ValidationError
 from service.pagination import decode_cursor, encode_cursor
 from service.roster import logic as roster
+from service.roster import queries as roster_queries
+from service.roster.models import Student
 
 from .. import policy
 from ..limits import MAX_DIRECT_PARTICIPANTS
@@ -26,18 +28,27 @@ from .publish import deliver
 
 # --- membership -------------------------------------------------------------------------------
 def member_class_ids(user_id: int) -> list[int]:
-    """Classes whose channel the user belongs to: the classes they teach and their children's classes."""
-    ids = set(roster.teacher_class_ids(user_id))
-    ids.update(s.school_class_id for s in roster.children_of(user_id) if s.school_class_id)
-    return sorted(ids)
+    """Classes whose channel the user belongs to: the classes they teach and their children's classes
+    (one query)."""
+    return sorted({row[0] for row in roster_queries.member_class_ids_query(user_id).tuples()})
+
+
+def _ensure_member_channels(user_id: int) -> None:
+    """Create the channels of the user's classes that have none yet (one query when all exist)."""
+    classes = roster_queries.member_class_ids_query(user_id).alias("mc")
+    missing = (Conversation.select(classes.c.id).from_(classes)
+               .join(Conversation, pw.JOIN.LEFT_OUTER, on=(Conversation.school_class == classes.c.id))
+               .where(Conversation.id.is_null()))
+    ids = [row[0] for row in missing.tuples()]
+    if ids:
+        ensure_class_conversations(ids)
 
 
 def members_and_teachers(conv: Conversation) -> tuple[list[int], set[int]]:
     """Everyone in the conversation now, and which of them are the class's teachers."""
-    if conv.kind == "class":
-        teachers = roster.class_teacher_ids(conv.school_class_id)
-        guardians = [g for g in roster.class_guardian_ids(conv.school_class_id) if g not in teachers]
-        return teachers + guardians, set(teachers)
+    if conv.kind == "class":  # one query: the teachers (homeroom first), then the other guardians by id
+        people = roster_queries.class_members_named([conv.school_class_id])[conv.school_class_id]
+        return [u for u, _, _ in people], {u for u, role, _ in people if role == "teacher"}
     people = policy.direct_members([conv.id])[conv.id]
     return [u for u, _ in people], {u for u, role in people if role == "teacher"}
 
@@ -49,9 +60,10 @@ def member_ids(conv: Conversation) -> list[int]:
 
 def conversation_for(user_id: int, conversation_id) -> Conversation:
     """The conversation if the caller is in it now; 404 otherwise (they must not learn it exists)."""
-    conv = (Conversation.get_or_none(Conversation.id == int(conversation_id))
-            if policy.valid_id(conversation_id) else None)
-    return policy.require_member(user_id, conv)
+    conv = policy.member_conversation(user_id, conversation_id)  # one query: the row and the membership
+    if conv is None:
+        raise NotFound("No such conversation.")
+    return conv
 
 
 def ensure_class_conversations(class_ids: Iterable[int]) -> dict[int, int]:
@@ -167,60 +179,66 @@ def update_conversation(user_id: int, conv: Conversation, changes: dict) -> Conv
 
 
 # --- reading conversations --------------------------------------------------------------------
-def _unread_counts(user_id: int, conversation_ids: list[int]) -> dict[int, int]:
-    if not conversation_ids:
-        return {}
-    mark = ReadMark.alias()
-    query = (Message.select(Message.conversation, fn.COUNT(Message.id).alias("n"))
-             .join(mark, pw.JOIN.LEFT_OUTER, on=((mark.conversation == Message.conversation) & (mark.user == user_id)))
-             .where(Message.conversation.in_(conversation_ids) & (Message.sender != user_id)
-                    & Message.deleted_at.is_null() & (Message.seq > fn.COALESCE(mark.up_to_seq, 0)))
-             .group_by(Message.conversation))
-    return {row.conversation_id: row.n for row in query}
+def _annotated(user_id: int):
+    """Conversations with what their list entry needs, in the one query of the page: the last
+    message (``last``), the caller's unread count (``unread_n``: others' messages after the caller's
+    read mark, deleted ones aside) and the student's name (``student_name``)."""
+    last, counted, mark = Message.alias("last"), Message.alias("counted"), ReadMark.alias("mark")
+    unread = (counted.select(fn.COUNT(counted.id))
+              .where((counted.conversation == Conversation.id) & (counted.sender != user_id)
+                     & counted.deleted_at.is_null() & (counted.seq > fn.COALESCE(mark.up_to_seq, 0))))
+    student_name = Student.select(Student.name).where(Student.id == Conversation.student)
+    return (Conversation.select(Conversation, last, unread.alias("unread_n"), student_name.alias("student_name"))
+            .join_from(Conversation, last, pw.JOIN.LEFT_OUTER, attr="last",
+                       on=((last.conversation == Conversation.id) & (last.seq == Conversation.last_seq)))
+            .join_from(Conversation, mark, pw.JOIN.LEFT_OUTER, attr="mark",
+                       on=((mark.conversation == Conversation.id) & (mark.user == user_id))))
 
 
 def conversation_views(user_id: int, convs: list[Conversation]) -> list[dict]:
     """What a member sees of each conversation: title, participants (names, never phone numbers),
-    last message and unread count."""
+    last message and unread count. A constant number of queries for the whole page: the page
+    itself (``_annotated``; re-read here for conversations loaded otherwise), the last messages'
+    attachments, the direct conversations' members and the class channels' members."""
     if not convs:
         return []
-    ids = [c.id for c in convs]
-    last = {m.conversation_id: m for m in Message.select().join(
-        Conversation, on=((Message.conversation == Conversation.id) & (Message.seq == Conversation.last_seq)))
-        .where(Conversation.id.in_(ids))}
+    if not all(hasattr(c, "unread_n") for c in convs):
+        by_id = {c.id: c for c in _annotated(user_id).where(Conversation.id.in_([c.id for c in convs]))}
+        convs = [by_id[c.id] for c in convs]
+    last = {c.id: c.last for c in convs if getattr(c, "last", None) is not None and c.last.id is not None}
     last_views = dict(zip(last.keys(), message_views(list(last.values()))))
-    unread = _unread_counts(user_id, ids)
-    # the members now, a constant number of queries for the whole page
-    direct = [c for c in convs if c.kind == "direct"]
-    people_of: dict[int, list[tuple[int, str]]] = policy.direct_members([c.id for c in direct]) if direct else {}
-    student_names = roster.student_names(c.student_id for c in direct)
-    by_class = roster.class_members(c.school_class_id for c in convs if c.kind == "class")
+    direct = [c.id for c in convs if c.kind == "direct"]
+    people_of = policy.direct_members_named(direct) if direct else {}
+    by_class = roster_queries.class_members_named(c.school_class_id for c in convs if c.kind == "class")
     for conv in convs:
         if conv.kind == "class":
             people_of[conv.id] = by_class[conv.school_class_id]
-    names = roster.user_names({u for people in people_of.values() for u, _ in people})
     out = []
     for conv in convs:
-        participants = [{"id": u, "name": names.get(u, ""), "role": role} for u, role in people_of[conv.id]]
+        participants = [{"id": u, "name": name, "role": role} for u, role, name in people_of[conv.id]]
         if conv.kind == "class":
             title = conv.title
         else:
-            others = [p["name"] for p in participants if p["id"] != user_id] or [names.get(user_id, "")]
-            title = f"{', '.join(others)} · {student_names.get(conv.student_id, '')}"
+            others = [p["name"] for p in participants if p["id"] != user_id]
+            if not others:
+                others = [p["name"] for p in participants if p["id"] == user_id][:1] or [""]
+            title = f"{', '.join(others)} · {getattr(conv, 'student_name', None) or ''}"
         out.append({"id": conv.id, "kind": conv.kind, "title": title, "student_id": conv.student_id,
                     "class_id": conv.school_class_id, "announcement_only": conv.announcement_only,
                     "participants": participants, "last_message": last_views.get(conv.id),
-                    "unread_count": unread.get(conv.id, 0), "last_seq": conv.last_seq,
+                    "unread_count": conv.unread_n or 0, "last_seq": conv.last_seq,
                     "updated_at": conv.updated_at, "created_at": conv.created_at})
     return out
 
 
 def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None) -> dict:
-    """The caller's conversations, most recently active first."""
-    class_ids = member_class_ids(user_id)
-    ensure_class_conversations(class_ids)
+    """The caller's conversations, most recently active first: the page in one query, whatever the
+    number of conversations (membership as subqueries: the direct conversations the caller is in
+    now, ``policy.direct_conversations_of``, and the channels of the caller's classes now)."""
+    _ensure_member_channels(user_id)
     mine = policy.direct_conversations_of(user_id)
-    query = Conversation.select().where(Conversation.id.in_(mine) | Conversation.school_class.in_(class_ids))
+    query = _annotated(user_id).where(Conversation.id.in_(mine) | Conversation.school_class.in_(
+        roster_queries.member_class_ids_query(user_id)))
     position = decode_cursor(cursor)
     if position is not None:
         try:

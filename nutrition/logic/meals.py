@@ -200,8 +200,9 @@ def meals_for_day(student_id: int, date: dt.date) -> list[dict]:
 
     ``[{meal, dishes: [{id, name, allergens}], portion, note, flags: [{dish_id, allergen}]}]``:
     logged meals with what the child ate, published-menu meals not logged yet with ``portion: None``.
-    Ids are ints here; serialise them as strings (API.md)."""
-    student = Student.get_or_none(Student.id == int(student_id))
+    Ids are ints here; serialise them as strings (API.md). ``student_id`` may be the student's row
+    itself (the day's page has read it: no second read)."""
+    student = student_id if isinstance(student_id, Student) else Student.get_or_none(Student.id == int(student_id))
     if student is None:
         return []
     days = _days(student, date, date)

@@ -17,7 +17,7 @@ import peewee as pw
 from service.roster import logic as roster
 from service.errors import ValidationError
 from service.accounts.models import User
-from service.roster.models import Term
+from service.roster.models import Student, Term
 
 from .. import policy
 from ..models import TimetableChange, TimetablePeriod
@@ -139,6 +139,7 @@ def timetable_for_day(student_id: int, date: dt.date) -> list[dict]:
     For the contact book's day page; the caller has already authorised the student. Each item:
     ``{period, start, end, subject, teacher: {id, name}|None, room, status, note, change_id,
     moved_to, moved_from}`` (status ``scheduled``|``cancelled``|``substitute``|``moved``).
+    ``student_id`` may be the student's row itself (the day's page has read it: no second read).
     """
-    student = roster.get_student(student_id)
+    student = student_id if isinstance(student_id, Student) else roster.get_student(student_id)
     return class_days(student.school_class_id, student.school_id, date, date)[date]

@@ -11,7 +11,9 @@ from typing import Iterable
 
 import peewee as pw
 
-from .models import STAFF_ROLES, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term
+from ..accounts.models import User
+from .models import (STAFF_ROLES, ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
+                     Term)
 
 
 # --- audiences (notifications: announcements) ------------------------------------------------
@@ -129,3 +131,64 @@ def classes_info(class_ids: Iterable[int]) -> dict[int, dict]:
     return {c.id: {"id": c.id, "name": c.name, "grade": c.grade, "school_id": c.school_id}
             for c in SchoolClass.select(SchoolClass.id, SchoolClass.name, SchoolClass.grade, SchoolClass.school)
             .where(SchoolClass.id.in_(ids))}
+
+
+# --- class channels and /me (messaging, accounts: the hot paths, one query each) ----------------
+def member_class_ids_query(user_id: int):
+    """A query (``id`` column) of the classes whose channel the user belongs to: the classes they
+    teach (homeroom or subject) and their children's classes. Usable as a subquery."""
+    user_id = int(user_id)
+    return (SchoolClass.select(SchoolClass.id).where(SchoolClass.homeroom_teacher == user_id)
+            | ClassTeacher.select(ClassTeacher.school_class).where(ClassTeacher.teacher == user_id)
+            | Student.select(Student.school_class).join(StudentGuardian, on=(StudentGuardian.student == Student.id))
+            .where((StudentGuardian.guardian == user_id) & Student.school_class.is_null(False)))
+
+
+def class_members_named(class_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
+    """``{class_id: [(user_id, "teacher"|"guardian", name)]}``: as ``logic.class_members`` (the
+    homeroom teacher first, then subject teachers, then the guardians of its students who are not
+    its teachers, by id), with the people's names, in one query whatever the number of classes."""
+    ids = sorted({int(c) for c in class_ids})
+    if not ids:
+        return {}
+    homeroom = (SchoolClass.select(SchoolClass.id.alias("class_id"), pw.Value(0).alias("rank"),
+                                   pw.Value(0).alias("pos"), User.id.alias("user_id"), User.name.alias("name"))
+                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(SchoolClass.id.in_(ids)))
+    subject = (ClassTeacher.select(ClassTeacher.school_class, pw.Value(1), ClassTeacher.id, User.id, User.name)
+               .join(User, on=(User.id == ClassTeacher.teacher)).where(ClassTeacher.school_class.in_(ids)))
+    guardians = (StudentGuardian.select(Student.school_class, pw.Value(2), User.id, User.id, User.name).distinct()
+                 .join(Student, on=(StudentGuardian.student == Student.id))
+                 .join(User, on=(User.id == StudentGuardian.guardian)).where(Student.school_class.in_(ids)))
+    rows = sorted((homeroom + subject + guardians).tuples())  # UNION ALL; (class, rank, pos) orders each class
+    teachers: dict[int, dict[int, str]] = {c: {} for c in ids}
+    guardians_of: dict[int, dict[int, str]] = {c: {} for c in ids}
+    for class_id, rank, _pos, user_id, name in rows:
+        (teachers if rank < 2 else guardians_of)[class_id].setdefault(user_id, name)
+    return {c: [(u, "teacher", n) for u, n in teachers[c].items()]
+            + [(u, "guardian", n) for u, n in guardians_of[c].items() if u not in teachers[c]] for c in ids}
+
+
+def me_view(user_id: int) -> tuple[list[dict], list[Student]]:
+    """``(roles, children)`` of ``GET /me``, as ``logic.roles_of`` and ``logic.children_of`` give
+    them, in three queries: the staff roles, the classes taught with their schools, the children."""
+    user_id = int(user_id)
+    staff = [(r.role, r.school_id) for r in StaffRole.select(StaffRole.role, StaffRole.school)
+             .where(StaffRole.user == user_id)]
+    taught = (SchoolClass.select(SchoolClass.id, SchoolClass.school).where(SchoolClass.homeroom_teacher == user_id)
+              | SchoolClass.select(SchoolClass.id, SchoolClass.school)
+              .join(ClassTeacher, on=(ClassTeacher.school_class == SchoolClass.id))
+              .where(ClassTeacher.teacher == user_id))
+    class_school = dict(taught.tuples()) if any(role == "teacher" for role, _ in staff) else {}
+    children = list(Student.select().join(StudentGuardian, on=(StudentGuardian.student == Student.id))
+                    .where(StudentGuardian.guardian == user_id).order_by(Student.id))
+    roles = []
+    for role, school_id in sorted(staff, key=lambda r: (r[1], STAFF_ROLES.index(r[0]))):
+        ids = sorted(c for c, s in class_school.items() if s == school_id) if role == "teacher" else []
+        roles.append({"role": role, "school_id": school_id, "class_ids": ids})
+    guardian_schools: dict[int, list[int]] = {}
+    for child in children:
+        guardian_schools.setdefault(child.school_id, [])
+        if child.school_class_id and child.school_class_id not in guardian_schools[child.school_id]:
+            guardian_schools[child.school_id].append(child.school_class_id)
+    roles += [{"role": "guardian", "school_id": s, "class_ids": c} for s, c in guardian_schools.items()]
+    return roles, children

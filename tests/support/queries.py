@@ -1,7 +1,7 @@
 """Counting the SQL statements a piece of code sends: the query budgets of the hot paths.
 
 ``with count_queries() as q: client.get(...)`` then ``q.count`` (data statements: SELECT, INSERT,
-UPDATE, DELETE, WITH) and ``q.statements`` (their text, to print when a budget is exceeded).
+UPDATE, DELETE, WITH, compound queries that open with a parenthesis included) and ``q.statements`` (their text, to print when a budget is exceeded).
 It wraps the configured database's ``execute_sql`` (peewee's one funnel for every statement) for
 the duration of the block, in this process and every thread of it; the statements still run on
 the real database. Transaction control (BEGIN, COMMIT, SAVEPOINT...) is not counted.
@@ -22,7 +22,7 @@ class QueryLog:
         self._lock = threading.Lock()
 
     def add(self, sql: str) -> None:
-        if sql.lstrip().upper().startswith(_DATA):
+        if sql.lstrip(" \t\r\n(").upper().startswith(_DATA):  # "(SELECT ...) UNION ...": PostgreSQL's compounds
             with self._lock:
                 self.statements.append(sql)
 
