@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import sys
 import tempfile
 import uuid
@@ -208,7 +209,7 @@ def section(name: str, database_url: str, redis_url: str | None, tmp: Path, args
             details[name]["paths"][path_name] = figures | {"load": common.load_now()}
             metric = "p99 ms" if redis_url else "p50 ms"
             key = metric.split()[0]
-            what = f"GET {requests_[0][0].split('?')[0].replace('/api/v1', '')}"
+            what = "GET " + re.sub(r"/\d+", "/{id}", requests_[0][0].replace("/api/v1", "")).split("=")[0] + ("=" if "?" in requests_[0][0] else "")
             if path_name == "conversations":
                 what += f" (teacher: {args.directs} direct + {args.classes} class)"
             where = f"at {rate:g} req/s" + ("" if redis_url else ", embedded default (SQLite)")
