@@ -222,6 +222,7 @@ def main(argv=None) -> int:
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/" + os.environ.get("LIENLAC_TEST_REDIS_DB", "14")))
     parser.add_argument("--pg-admin-url", default=os.environ.get("LIENLAC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--tmp", default=f"/tmp/lienlac-bench-cb-{os.getpid()}")
+    parser.add_argument("--json", default=None, help="write the figures as JSON to this file (- for stdout)")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_server:
@@ -313,6 +314,15 @@ def main(argv=None) -> int:
           f"{l['att_p99'] / b['att_p99']:13.1f} {l['batch_ms'] / b['batch_ms']:10.1f} "
           f"{l['replay_ms'] / b['replay_ms']:10.1f}   (lienlac / bare)")
     print(json.dumps(med))
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import _common as common
+
+    what = f"contact book, {args.students} students / {args.classes} classes ({args.async_mode})"
+    common.write_json(args.json, "contactbook", [
+        common.row(f"{what}: school day (attendance) s", "s", l["att_s"], b["att_s"]),
+        common.row(f"{what}: class attendance p99 ms", "p99 ms", l["att_p99"], b["att_p99"]),
+        common.row(f"{what}: {args.events}-event check-in batch ms", "ms", l["batch_ms"], b["batch_ms"])],
+        med, list(load_before))
     return 0
 
 

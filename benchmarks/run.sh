@@ -35,7 +35,7 @@ bench() {
   local name="$1"; shift
   local script="$1"; shift
   local args=("$@")
-  if "$PY" "$script" --help 2>/dev/null | grep -q -- "--json"; then
+  if "$PY" "$script" --help 2>/dev/null | grep -- "--json" >/dev/null; then  # (not -q: no SIGPIPE under pipefail)
     args+=(--json "$out/$name.json")
   fi
   echo "$script ${*}" > "$out/$name.cmd"

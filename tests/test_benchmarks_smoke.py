@@ -42,7 +42,8 @@ def test_http_and_realtime_benchmarks_run_and_aggregate(tmp_path, redis_url):
                 "--ceiling-seconds", "0.3", "--teachers", "1", "--directs", "3", "--classes", "1", "--class-size", "3",
                 "--history", "2", "--notifications", "1", "--redis-url", redis_url)
     realtime = _run("realtime.py", tmp_path / "realtime.json", "--pairs", "4", "--teachers", "2", "--burst", "8",
-                    "--rate", "10", "--seconds", "0.6", "--warmup", "0.2", "--channel-size", "4", "--rounds", "1", "--client-procs", "1",
+                    "--rate", "10", "--seconds", "0.6", "--warmup", "0.2", "--channel-size", "4", "--rounds", "1",
+                    "--client-procs", "1",
                     "--redis-url", redis_url, "--tmp", str(tmp_path / "rt"))
     http_data, rt_data = _finished(http, tmp_path / "http.json"), _finished(realtime, tmp_path / "realtime.json")
 
@@ -76,3 +77,4 @@ def test_http_and_realtime_benchmarks_run_and_aggregate(tmp_path, redis_url):
     assert "| work | Lienlac | bare | ratio | target | met? |" in text
     assert text.count("\n| GET ") == 2 and "burst of 8 message:send" in text and "class channel of 4" in text
     assert "| http | 1.5 before, — during, 2.0 after | 0 |" in text
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "run.sh")]).returncode == 0
