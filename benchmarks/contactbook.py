@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import datetime as dt
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +41,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]  # benchmarks/http.py would shadow http
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import free_port, start, stop  # noqa: E402
 
 
 # --- the bare server ---------------------------------------------------------------------------
@@ -80,17 +80,6 @@ def bare_server(port: int, async_mode: str) -> None:
 
 
 # --- processes ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
 def wait_up(proc: subprocess.Popen, url: str, timeout: float = 90) -> None:
     import requests
 
@@ -105,18 +94,6 @@ def wait_up(proc: subprocess.Popen, url: str, timeout: float = 90) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not come up")
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- Lienlac set-up ----------------------------------------------------------------------------
@@ -314,7 +291,6 @@ def main(argv=None) -> int:
           f"{l['att_p99'] / b['att_p99']:13.1f} {l['batch_ms'] / b['batch_ms']:10.1f} "
           f"{l['replay_ms'] / b['replay_ms']:10.1f}   (lienlac / bare)")
     print(json.dumps(med))
-    sys.path.insert(0, str(ROOT))
     from benchmarks import _common as common
 
     what = f"contact book, {args.students} students / {args.classes} classes ({args.async_mode})"
