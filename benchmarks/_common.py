@@ -402,6 +402,38 @@ def client_ceiling(base: str, targets: list[tuple[str, dict]], seconds: float = 
     return asyncio.run(_closed_loop(base, targets, seconds, connections))
 
 
+def health_ms(base: str, n: int = 5) -> float:
+    """The median time /healthz takes to answer, ms (a reference for ``settle``)."""
+    import requests
+
+    times = []
+    for _ in range(n):
+        t0 = time.monotonic()
+        with contextlib.suppress(requests.RequestException):
+            requests.get(base + "/healthz", timeout=10)
+        times.append((time.monotonic() - t0) * 1000)
+        time.sleep(0.05)
+    return sorted(times)[len(times) // 2]
+
+
+def settle(base: str, reference_ms: float, timeout: float = 60.0) -> float:
+    """After a saturating run, wait until /healthz answers three times in a row about as fast as it
+    did before (``reference_ms``, from ``health_ms``): the requests the client gave up on may still
+    be queued in the server. Returns the seconds waited."""
+    import requests
+
+    started, quick = time.monotonic(), 0
+    while quick < 3 and time.monotonic() - started < timeout:
+        t0 = time.monotonic()
+        try:
+            requests.get(base + "/healthz", timeout=10)
+            quick = quick + 1 if (time.monotonic() - t0) * 1000 < 2 * reference_ms + 10 else 0
+        except requests.RequestException:
+            quick = 0
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def print_http(name: str, r: dict) -> None:
     print(f"  {name:<10} sent {r['sent']:>6}  errors {r['errors']:>4}  achieved {r['rate']:>6.1f}/s  "
           f"p50 {r['p50']:>8.1f}  p99 {r['p99']:>8.1f}  max {r['max']:>8.1f} ms  (client lag p99 "

@@ -201,9 +201,13 @@ def section(name: str, database_url: str, redis_url: str | None, tmp: Path, args
             print(f" {path_name}: {requests_[0][0]} ({len(bodies[requests_[0][0]]):,} bytes)", flush=True)
             figures = {}
             for label, url in (("lienlac", base), ("bare", bare_base)):
+                reference = common.health_ms(url)
                 figures[label] = common.open_loop(url, requests_, rate, seconds, args.warmup, args.connections,
                                                   args.client_procs)
                 common.print_http(label, figures[label])
+                waited = common.settle(url, reference)  # what the client gave up on must not weigh on the next path
+                if waited > 2:
+                    print(f"  ({label} settled in {waited:.0f} s)", flush=True)
             lien, bare_r = figures["lienlac"], figures["bare"]
             failures += lien["errors"] > 0
             details[name]["paths"][path_name] = figures | {"load": common.load_now()}
