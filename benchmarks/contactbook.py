@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import datetime as dt
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +40,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]  # benchmarks/http.py would shadow http
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import free_port, start, stop  # noqa: E402
 
 
 # --- the bare server ---------------------------------------------------------------------------
@@ -79,17 +80,6 @@ def bare_server(port: int, async_mode: str) -> None:
 
 
 # --- processes ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
 def wait_up(proc: subprocess.Popen, url: str, timeout: float = 90) -> None:
     import requests
 
@@ -104,18 +94,6 @@ def wait_up(proc: subprocess.Popen, url: str, timeout: float = 90) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not come up")
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- Lienlac set-up ----------------------------------------------------------------------------
@@ -221,6 +199,7 @@ def main(argv=None) -> int:
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/" + os.environ.get("LIENLAC_TEST_REDIS_DB", "14")))
     parser.add_argument("--pg-admin-url", default=os.environ.get("LIENLAC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--tmp", default=f"/tmp/lienlac-bench-cb-{os.getpid()}")
+    parser.add_argument("--json", default=None, help="write the figures as JSON to this file (- for stdout)")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_server:
@@ -312,6 +291,14 @@ def main(argv=None) -> int:
           f"{l['att_p99'] / b['att_p99']:13.1f} {l['batch_ms'] / b['batch_ms']:10.1f} "
           f"{l['replay_ms'] / b['replay_ms']:10.1f}   (lienlac / bare)")
     print(json.dumps(med))
+    from benchmarks import _common as common
+
+    what = f"contact book, {args.students} students / {args.classes} classes ({args.async_mode})"
+    common.write_json(args.json, "contactbook", [
+        common.row(f"{what}: school day (attendance) s", "s", l["att_s"], b["att_s"]),
+        common.row(f"{what}: class attendance p99 ms", "p99 ms", l["att_p99"], b["att_p99"]),
+        common.row(f"{what}: {args.events}-event check-in batch ms", "ms", l["batch_ms"], b["batch_ms"])],
+        med, list(load_before))
     return 0
 
 

@@ -44,17 +44,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 
 
-def _realtime_helpers():
-    """free_port, start, stop, wait_up: the same helpers as the real-time benchmark."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_realtime", Path(__file__).with_name("realtime.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.free_port, module.start, module.stop, module.wait_up
-
-
-free_port, start, stop, wait_up = _realtime_helpers()
+from benchmarks._common import free_port, start, stop, wait_up  # noqa: E402
 
 BARE_TABLE = "bare_meal_entry"
 
@@ -210,6 +200,7 @@ def main(argv=None) -> int:
     parser.add_argument("--async-mode", choices=["threading", "gevent"], default="threading",
                         help="lienlac serve's SOCKETIO_ASYNC_MODE (threading: as shipped) and the bare server's")
     parser.add_argument("--tmp", default=f"/tmp/lienlac-bench-nutrition-{os.getpid()}")
+    parser.add_argument("--json", default=None, help="write the figures as JSON to this file (- for stdout)")
     parser.add_argument("--bare-server", nargs=3, metavar=("PORT", "DATABASE_URL", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_server:
@@ -294,6 +285,13 @@ def main(argv=None) -> int:
           f"{l['entries_per_s'] / b['entries_per_s']:10.2f} {l['p50_ms'] / b['p50_ms']:8.2f} {l['p99_ms'] / b['p99_ms']:8.2f}"
           "   (lienlac / bare)")
     print(json.dumps(summary))
+    from benchmarks import _common as common
+
+    what = f"meal logs of {args.children} children in {classes} classes ({args.async_mode})"
+    common.write_json(args.json, "nutrition", [
+        common.row(f"{what}, whole school s", "s", l["wall_s"], b["wall_s"]),
+        common.row(f"{what}, entries/s", "entries/s", l["entries_per_s"], b["entries_per_s"]),
+        common.row(f"{what}, p99 ms", "p99 ms", l["p99_ms"], b["p99_ms"])], summary, list(load_before))
     return 0
 
 
