@@ -193,7 +193,7 @@ def run_chunk(announcement_id: int, seq: int) -> None:
     pending = logic.deliver(guardians, spec_of(ann), announcement_id=ann.id,
                             per_user_data=_children_named(ann, guardians),
                             timezone=roster.school_timezone(ann.school_id), now=ann.started_at)
-    logic.enqueue_push(pending, queue="low", job_prefix=f"ann-{ann.id}-push-{seq}")
+    logic.enqueue_push(pending, job_prefix=f"ann-{ann.id}-push-{seq}")
     AnnouncementChunk.update(done_at=utcnow()).where(
         (AnnouncementChunk.id == chunk.id) & AnnouncementChunk.done_at.is_null()).execute()
     _maybe_complete(ann.id)

@@ -10,7 +10,7 @@ import datetime as dt
 from service.jobs import job
 
 from . import announcements, logic
-from .push import push_notifications
+from .push import push_notifications, sweep
 
 
 def _when(now: str | None) -> dt.datetime | None:
@@ -38,6 +38,14 @@ def plan_notify(key: str, user_ids: list[int], spec: dict, now: str | None = Non
 @job
 def push(notification_ids: list[int], now: str | None = None) -> None:
     push_notifications(notification_ids, now=_when(now))
+
+
+@job
+def sweep_push(timeout: float | None = None) -> int:
+    """Hand stale push claims (a killed worker's) and overdue retries to push jobs (``push.sweep``)."""
+    from flask import current_app
+
+    return sweep(timeout if timeout is not None else current_app.config["LIENLAC"].push_claim_timeout_seconds)
 
 
 @job

@@ -375,15 +375,17 @@ def schedule_release(when: dt.datetime) -> None:
                    job_id=f"release-held-{minute:%Y%m%dT%H%M}")
 
 
-def enqueue_push(notification_ids: list[int], queue: str = "default", job_prefix: str | None = None,
+def enqueue_push(notification_ids: list[int], job_prefix: str | None = None,
                  now: dt.datetime | None = None) -> None:
-
+    """Push jobs of ``PUSH_JOB`` notifications each, on the ``push`` queue: every worker serves it
+    before the ``default`` and ``low`` queues, so an announcement's pushes go out beside its inbox
+    chunks instead of behind all of them."""
     ids = sorted(notification_ids)
     when = now.isoformat() if now else None
     for k, start in enumerate(range(0, len(ids), PUSH_JOB)):
         part = ids[start:start + PUSH_JOB]
         job_id = f"{job_prefix}-{k}" if job_prefix else None
-        queues.enqueue("push", part, when, queue=queue, job_id=job_id)
+        queues.enqueue("push", part, when, queue=queues.PUSH_QUEUE, job_id=job_id)
 
 
 def release_held(now: dt.datetime | None = None) -> int:
@@ -398,7 +400,7 @@ def release_held(now: dt.datetime | None = None) -> int:
                .order_by(Notification.id).limit(5000)]
         if not ids:
             return released
-        enqueue_push(ids, queue="default", now=now)
+        enqueue_push(ids, now=now)
         released += len(ids)
         last = ids[-1]
 
@@ -412,7 +414,7 @@ def deliver_chunk(key: str, user_ids: list[int], spec: dict, now: dt.datetime | 
     if len(pending) <= 50:
         push_notifications(pending, now=now)
     else:
-        enqueue_push(pending, queue=queue, job_prefix=f"push-{key[2:]}-{seq}", now=now)
+        enqueue_push(pending, job_prefix=f"push-{key[2:]}-{seq}", now=now)
 
 
 def deliver_each(items: list, now: dt.datetime | None = None) -> None:
@@ -425,7 +427,7 @@ def deliver_each(items: list, now: dt.datetime | None = None) -> None:
     if len(pending) <= 50:
         push_notifications(pending, now=now)
     else:
-        enqueue_push(pending, queue="high", job_prefix=f"push-each-{items[0][0][2:]}", now=now)
+        enqueue_push(pending, job_prefix=f"push-each-{items[0][0][2:]}", now=now)
 
 
 def plan_notify(key: str, user_ids: list[int], spec: dict, now: dt.datetime | None = None) -> None:

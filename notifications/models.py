@@ -113,8 +113,10 @@ class Notification(BaseModel):
 
 
 class PushAttempt(BaseModel):
-    """One push of one notification to one device. Claimed (``sending``) before the request to
-    FCM, ``accepted`` after; the unique key means a re-run job never sends it again."""
+    """One push of one notification to one device. Claimed (``sending``, ``claim`` token and
+    ``claimed_at``) before the request to FCM, ``accepted`` after; the unique key means a re-run
+    job never sends it again, unless its claim is older than PUSH_CLAIM_TIMEOUT_SECONDS (its
+    worker died): then it is taken up again (the push's collapse key makes a resend show once)."""
 
     id = pw.BigAutoField()
     notification = pw.ForeignKeyField(Notification, backref="+", on_delete="CASCADE")
@@ -125,10 +127,11 @@ class PushAttempt(BaseModel):
     tries = pw.IntegerField(default=1)
     error = pw.CharField(max_length=40, null=True)
     next_at = pw.DateTimeField(null=True)
+    claimed_at = pw.DateTimeField(null=True)
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("notification", "device_id"), True),)
+        indexes = ((("notification", "device_id"), True), (("status", "claimed_at"), False))
 
 
 MODELS = [Device, Preference, Announcement, AnnouncementChunk, AnnouncementAck, Notification, PushAttempt]

@@ -1,58 +1,85 @@
-"""Push through firebase-admin (FCM HTTP v1): messages, batches, errors, retries, the rate ceiling.
+"""Push through FCM HTTP v1: messages, windows of claims, many requests in flight, errors, retries.
 
-Delivery guarantee: one ``PushAttempt`` row per (notification, device), claimed (``sending``)
-in its own committed transaction *before* the request to FCM and marked ``accepted`` after. A
-job that dies and runs again skips every claimed row, so FCM never gets the same notification
-for the same device twice (at most once; a job killed between claim and mark loses at most
-that one batch's pushes, which stay ``sending``, and the inbox still has the notification).
+Sending: every worker process keeps one asyncio event loop (a daemon thread, made on first use,
+again after a fork) with one ``aiohttp`` session: up to ``CONNECTIONS`` requests in flight over
+keep-alive connections. The bodies are firebase-admin's own encoding
+(``messaging._MessagingService.encode_message``), the Authorization header comes from the
+firebase-admin App's google-auth credentials, and error answers are decoded by the SDK's own
+error handling into the same ``FirebaseError`` classes as before (``UnregisteredError``,
+``QuotaExceededError`` with its ``Retry-After``, ...). Why not ``messaging.send_each_async``:
+measured by ``benchmarks/push_clients.py`` (5,000 messages, one process), its httpx client hands
+every message of a batch to httpcore's pool at once, and the pool scans its whole queue for
+each request: quadratic, a 400-message gather did not finish in 20 s here, against thousands per
+second for aiohttp, whose connector queues waiters in a deque. It also binds to the first event
+loop it meets, retries 500/503 itself with sleeps, and sends HTTP/2 only over TLS.
 
-Retries: the SDK's own urllib3 retry is narrowed to one immediate retry of a 500/503 (it
-otherwise sleeps 0/1/2/4 s per message inside ``send_each``'s threads and honours 429
-Retry-After there). Everything else comes back here: 429/500/503/timeouts are retried by this
-module with exponential backoff and full jitter, never sooner than FCM's ``Retry-After`` (which
-also pauses the shared rate bucket), a few rounds inside the job, then as a scheduled job.
-UNREGISTERED, SENDER_ID_MISMATCH and INVALID_ARGUMENT about the token delete the device.
+Delivery guarantee (exactly one push per device, a resend shown once): one ``PushAttempt`` row
+per (notification, device). A window of up to ``WINDOW`` attempts is claimed in one statement
+(``sending``, a claim token, ``claimed_at``) and committed *before* anything is sent; the results
+are written in one statement per window, guarded by the claim token. A claim older than
+``PUSH_CLAIM_TIMEOUT_SECONDS`` (its worker was killed between claim and answer) is taken over by
+the next run that meets it: the push job run again by RQ, a follow-up each job schedules for
+claims it saw in flight, or the sweep (``sweep``). The resend carries the same collapse key
+(Android ``collapse_key`` and ``tag``, APNs ``apns-collapse-id``; ``n<notification id>`` unless
+the notification has its own, e.g. ``conversation:<id>``), so a phone that got both shows one.
+
+Retries: 429/500/503/timeouts/connection errors come back here and are retried with exponential
+backoff and jitter, never sooner than FCM's ``Retry-After``, which also pauses the shared token
+bucket (``ratelimit.TokenBucket.penalize``): every worker waits it out. A few rounds run inside
+the job, longer waits become a scheduled job. UNREGISTERED, SENDER_ID_MISMATCH and
+INVALID_ARGUMENT about the token delete the device, and end the attempts of that device that
+were waiting to retry (``failed``).
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import random
+import threading
 import time
 import uuid
 from collections import defaultdict
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 import firebase_admin
-import requests
+import httpx
+from firebase_admin import _utils as fb_utils
 from firebase_admin import exceptions as fb_exc
 from firebase_admin import messaging
 from flask import current_app
+from google.auth.transport import requests as google_requests
 from peewee import fn
-from urllib3.util.retry import Retry
 
-from service.bulk import insert_ignore
-from service.db import utcnow, write_transaction
+from service.bulk import update_many, upsert
+from service.db import db, utcnow, write_transaction
 
 from . import queues
-from .fcm_endpoint import firebase_app
+from .fcm_endpoint import fcm_send_url, firebase_app
 from .models import Device, Notification, PushAttempt
 from .ratelimit import TokenBucket
 
 log = logging.getLogger("lienlac.notifications.push")
 
 
-BATCH = 500  # send_each's limit
+WINDOW = 1000  # attempts claimed, sent and recorded together
+CONNECTIONS = 256  # requests in flight per worker process
+REQUEST_TIMEOUT = 20.0  # seconds per request; well under PUSH_CLAIM_TIMEOUT_SECONDS
 INLINE_ROUNDS = 3  # retry rounds inside one job before handing over to a scheduled job
 INLINE_MAX_DELAY = 8.0  # seconds: longer waits become a scheduled job
 MAX_TRIES = 8  # sends of one attempt in all, then it is failed
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 300.0
+CLAIM_TIMEOUT = 60.0
 TITLE_MAX, BODY_MAX = 120, 400  # the push is the signal; the inbox has the full text
 GOOGLE_FCM = "https://fcm.googleapis.com"
+FCM_HEADERS = {"Content-Type": "application/json; charset=UTF-8", "X-GOOG-API-FORMAT-VERSION": "2",
+               "X-FIREBASE-CLIENT": f"fire-admin-python/{firebase_admin.__version__}"}
 GONE = "gone"  # the token is dead: delete the device
 RETRY = "retry"
 FAILED = "failed"
@@ -60,34 +87,99 @@ ACCEPTED = "accepted"
 
 
 # --- the sender --------------------------------------------------------------------------------
+class _Loop:
+    """This process's event loop (a daemon thread) and its aiohttp session."""
+
+    def __init__(self, connections: int):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fcm-sender", daemon=True)
+        self.thread.start()
+        self.session = self.run(self._session(connections), timeout=10)
+
+    @staticmethod
+    async def _session(connections: int) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections, keepalive_timeout=60)
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                                     skip_auto_headers=("User-Agent",))
+
+    def run(self, coro, timeout: float):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+_loops: dict[int, _Loop] = {}
+_loops_lock = threading.Lock()
+
+
+def _process_loop(connections: int) -> _Loop:
+    pid = os.getpid()  # a forked work horse gets a loop of its own: threads do not survive fork
+    loop = _loops.get(pid)
+    if loop is None:
+        with _loops_lock:
+            loop = _loops.get(pid)
+            if loop is None:
+                loop = _loops[pid] = _Loop(connections)
+    return loop
+
+
+def _fcm_error(url: str, status: int, headers, content: bytes) -> fb_exc.FirebaseError:
+    """An FCM error answer → the FirebaseError firebase-admin itself would raise for it."""
+    request = httpx.Request("POST", url)
+    response = httpx.Response(status, headers=list(headers.items()), content=content, request=request)
+    error = httpx.HTTPStatusError(f"HTTP {status}", request=request, response=response)
+    return fb_utils.handle_platform_error_from_httpx(
+        error, messaging._MessagingService._build_fcm_error_httpx)  # pylint: disable=protected-access
+
+
+def _transport_error(exc: BaseException) -> fb_exc.FirebaseError:
+    if isinstance(exc, asyncio.TimeoutError):
+        return fb_exc.DeadlineExceededError(f"FCM request timed out: {exc!r}", cause=exc)
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return fb_exc.UnavailableError(f"FCM connection failed: {exc!r}", cause=exc)
+    return fb_exc.UnknownError(f"FCM request failed: {exc!r}", cause=exc)
+
+
 @dataclasses.dataclass
 class Sender:
-    app: firebase_admin.App
+    app: firebase_admin.App  # its credentials sign the requests
     bucket: TokenBucket
     description: str
+    url: str  # the messages:send URL
     backoff_base: float = BACKOFF_BASE  # seconds; Config.fcm_retry_base_seconds (tests make it short)
+    claim_timeout: float = CLAIM_TIMEOUT  # Config.push_claim_timeout_seconds
+    connections: int = CONNECTIONS
+
+    def _auth_headers(self) -> dict:
+        headers = dict(FCM_HEADERS)
+        credential = self.app.credential.get_credential()
+        credential.before_request(google_requests.Request(), "POST", self.url, headers)  # refreshes when due
+        return headers
 
     def send_each(self, messages: list[messaging.Message]) -> list:
-        """One result per message: None (accepted) or the FirebaseError."""
+        """Send every message at once (paced by the shared bucket); one result per message: None
+        (accepted) or the FirebaseError."""
         if not messages:
             return []
-        self.bucket.acquire(len(messages))
-        response = messaging.send_each(messages, app=self.app)
-        return [None if r.success else r.exception for r in response.responses]
+        encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
+        bodies = [json.dumps({"message": encode(m)}, separators=(",", ":")).encode() for m in messages]
+        headers = self._auth_headers()
+        self.bucket.acquire(len(bodies))
+        loop = _process_loop(self.connections)
+        return loop.run(self._send_all(loop.session, bodies, headers), timeout=REQUEST_TIMEOUT * 3 + 30)
 
+    async def _send_all(self, session: aiohttp.ClientSession, bodies: list[bytes], headers: dict) -> list:
+        url = self.url
 
-def sdk_retry() -> Retry:
-    """The SDK's inner retry, narrowed: one immediate retry of 500/503, no Retry-After sleeps."""
-    return Retry(total=3, connect=1, read=1, status=1, status_forcelist=[500, 503], allowed_methods=None,
-                 backoff_factor=0, raise_on_status=False, respect_retry_after_header=False)
+        async def one(body: bytes):
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    content = await response.read()
+                    if response.status == 200:
+                        return None
+                    return _fcm_error(url, response.status, response.headers, content)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                return _transport_error(exc)
 
-
-def _tune_sdk_retries(app: firebase_admin.App, endpoint: str | None) -> None:
-    svc = messaging._get_messaging_service(app)  # pylint: disable=protected-access
-    session = svc._client.session  # pylint: disable=protected-access
-    for prefix in filter(None, (GOOGLE_FCM, endpoint and endpoint.rstrip("/"))):
-        session.mount(prefix, requests.adapters.HTTPAdapter(pool_connections=100, pool_maxsize=BATCH,
-                                                            max_retries=sdk_retry()))
+        return await asyncio.gather(*[one(b) for b in bodies])
 
 
 def make_sender(config, redis=None) -> Sender | None:
@@ -107,11 +199,11 @@ def make_sender(config, redis=None) -> Sender | None:
         app = firebase_admin.get_app(name)
     except ValueError:
         app = firebase_app(project, endpoint=endpoint, credentials_file=cred_file, name=name)
-    _tune_sdk_retries(app, endpoint)
     rate = float(config.fcm_rate_per_second or 0) or 1e9
-    bucket = TokenBucket(rate, capacity=max(rate, 1.0), redis=redis,
-                         key=f"lienlac:fcm:rate:{project}")
-    return Sender(app=app, bucket=bucket, description=description, backoff_base=config.fcm_retry_base_seconds)
+    bucket = TokenBucket(rate, capacity=max(rate, 1.0), redis=redis, key=f"lienlac:fcm:rate:{project}")
+    return Sender(app=app, bucket=bucket, description=description, url=fcm_send_url(endpoint or GOOGLE_FCM, project),
+                  backoff_base=config.fcm_retry_base_seconds,
+                  claim_timeout=getattr(config, "push_claim_timeout_seconds", CLAIM_TIMEOUT))
 
 
 def current_sender() -> Sender | None:
@@ -143,20 +235,25 @@ def push_data(note: Notification) -> dict[str, str]:
     return out
 
 
+def collapse_key(note: Notification) -> str:
+    """The notification's own collapse key (``conversation:<id>``, ``announcement-<id>``), else
+    ``n<id>``: a push resent after a crash replaces the first one on the phone."""
+    return note.collapse_key or f"n{note.id}"
+
+
 def build_message(note: Notification, token: str, badge: int) -> messaging.Message:
     title, body = _clip(note.title, TITLE_MAX), _clip(note.body, BODY_MAX)
     silent, urgent = note.silent and not note.urgent, note.urgent
     channel = "urgent" if urgent else ("silent" if silent else "default")
+    key = collapse_key(note)
     android = messaging.AndroidConfig(
         priority="normal" if silent else "high",
-        collapse_key=note.collapse_key,
+        collapse_key=key,
         notification=messaging.AndroidNotification(
-            channel_id=channel, tag=note.collapse_key, notification_count=badge,
+            channel_id=channel, tag=key, notification_count=badge,
             sound=None if silent else "default", default_sound=None if silent else True,
             priority="low" if silent else ("max" if urgent else "high")))
-    headers = {"apns-priority": "5" if silent else "10", "apns-push-type": "alert"}
-    if note.collapse_key:
-        headers["apns-collapse-id"] = note.collapse_key[:64]
+    headers = {"apns-priority": "5" if silent else "10", "apns-push-type": "alert", "apns-collapse-id": key[:64]}
     level = "time-sensitive" if urgent else ("passive" if silent else "active")
     apns = messaging.APNSConfig(headers=headers, payload=messaging.APNSPayload(aps=messaging.Aps(
         badge=badge, sound=None if silent else "default", thread_id=note.category,
@@ -224,65 +321,149 @@ def unread_counts(user_ids) -> dict[int, int]:
     return out
 
 
-def _claim(pairs: list[tuple[Notification, Device]], claim: str, now: dt.datetime) -> dict[tuple[int, int], list]:
-    """Claim the attempt rows of these pairs for this run: new rows, and due ``retry`` rows.
+_COLUMNS = ["notification", "device_id", "announcement_id", "status", "claim", "tries", "claimed_at", "updated_at"]
 
-    Returns {(notification_id, device_id): [attempt_id, tries]} of the rows this run now owns.
+
+def _claim(pairs: list[tuple[Notification, Device]], claim: str, now: dt.datetime,
+           timeout: float) -> dict[tuple[int, int], list]:
+    """Claim these pairs' attempts for this window in one statement: new rows, ``retry`` rows that
+    are due, and ``sending`` rows whose claim is older than ``timeout`` seconds (a dead worker's).
+
+    Returns {(notification_id, device_id): [attempt_id, tries]} of the rows this window now owns.
     Committed before anything is sent.
     """
-    note_ids = sorted({n.id for n, _ in pairs})
-    device_ids = sorted({d.id for _, d in pairs})
-    rows = [(n.id, d.id, n.announcement_id, "sending", claim, 1, now) for n, d in pairs]
+    table = PushAttempt._meta.table_name
+    mark = db.obj.param
+    rows = [(n.id, d.id, n.announcement_id, "sending", claim, 1, now, now) for n, d in pairs]
+    stale = now - dt.timedelta(seconds=timeout)
     with write_transaction():
-        insert_ignore(PushAttempt, ["notification", "device_id", "announcement_id", "status", "claim", "tries",
-                                    "updated_at"], rows)
-        (PushAttempt.update(status="sending", claim=claim, tries=PushAttempt.tries + 1, updated_at=now)
-         .where(PushAttempt.notification.in_(note_ids) & PushAttempt.device_id.in_(device_ids)
-                & (PushAttempt.status == "retry") & (PushAttempt.next_at <= now))
-         .execute())
-    wanted = {(n.id, d.id) for n, d in pairs}
+        upsert(PushAttempt, _COLUMNS, rows, key=["notification", "device_id"],
+               update={"status": 'EXCLUDED."status"', "claim": 'EXCLUDED."claim"',
+                       "claimed_at": 'EXCLUDED."claimed_at"', "updated_at": 'EXCLUDED."updated_at"',
+                       "tries": f'"{table}"."tries" + 1'},
+               where=(f'("{table}"."status" = \'retry\' AND "{table}"."next_at" <= EXCLUDED."claimed_at") OR '
+                      f'("{table}"."status" = \'sending\' AND COALESCE("{table}"."claimed_at", '
+                      f'"{table}"."updated_at") <= {mark})'),
+               params=(PushAttempt.claimed_at.db_value(stale),))
     owned = {}
     for row in (PushAttempt.select(PushAttempt.id, PushAttempt.notification, PushAttempt.device_id,
                                    PushAttempt.tries)
                 .where(PushAttempt.claim == claim).namedtuples()):
-        key = (row.notification, row.device_id)
-        if key in wanted:
-            owned[key] = [row.id, row.tries]
+        owned[(row.notification, row.device_id)] = [row.id, row.tries]
     return owned
 
 
-def _record(attempt_ids: list[int], now: dt.datetime, **changes) -> None:
-    for start in range(0, len(attempt_ids), 500):
-        (PushAttempt.update(updated_at=now, **changes)
-         .where(PushAttempt.id.in_(attempt_ids[start:start + 500])).execute())
+def _touch(owned: dict, keys, claim: str) -> None:
+    """Another round for these attempts: one more try, and the claim is fresh again."""
+    ids = sorted(owned[k][0] for k in keys)
+    with write_transaction():
+        for start in range(0, len(ids), 1000):
+            (PushAttempt.update(tries=PushAttempt.tries + 1, claimed_at=utcnow(), updated_at=utcnow())
+             .where(PushAttempt.id.in_(ids[start:start + 1000]) & (PushAttempt.claim == claim)).execute())
 
 
-def _release(attempt_ids: list[int]) -> None:
+def _release(owned: dict, keys, claim: str) -> None:
     """Claimed attempts not sent after all: due for retry at once, by any run."""
+    now = utcnow()
     with write_transaction():
-        for start in range(0, len(attempt_ids), 500):
-            (PushAttempt.update(status="retry", next_at=utcnow(), updated_at=utcnow())
-             .where(PushAttempt.id.in_(attempt_ids[start:start + 500]) & (PushAttempt.status == "sending"))
-             .execute())
+        update_many(PushAttempt, ["id", "claim"], ["status", "next_at", "updated_at"],
+                    [(owned[k][0], claim, "retry", now, now) for k in keys])
 
 
-def _finish(owned: dict, outcomes: dict[tuple[int, int], tuple[str, str | None]], now: dt.datetime,
-            next_at: dt.datetime | None = None) -> None:
-    """Record results: ACCEPTED, FAILED/GONE (with code) or RETRY (due at ``next_at``)."""
-    groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+def _finish(owned: dict, outcomes: dict[tuple[int, int], tuple[str, str | None]], claim: str,
+            now: dt.datetime, next_at: dt.datetime | None = None) -> None:
+    """Record a window's results in one statement: ACCEPTED, FAILED/GONE (with code) or RETRY (due
+    at ``next_at``). Guarded by the claim: a claim another run took over is not overwritten."""
+    rows = []
     for key, (status, code) in outcomes.items():
-        groups[({ACCEPTED: "accepted", RETRY: "retry"}.get(status, "failed"), code)].append(owned[key][0])
+        status = {ACCEPTED: "accepted", RETRY: "retry"}.get(status, "failed")
+        rows.append((owned[key][0], claim, status, code, next_at if status == "retry" else None, now))
     with write_transaction():
-        for (status, code), attempt_ids in groups.items():
-            _record(sorted(attempt_ids), now, status=status, error=code,
-                    next_at=next_at if status == "retry" else None)
+        update_many(PushAttempt, ["id", "claim"], ["status", "error", "next_at", "updated_at"], rows)
+
+
+def _forget_devices(device_ids: list[int]) -> None:
+    """Dead tokens: delete the devices, and end their attempts that wait to retry (``failed``):
+    no run would ever send them, and the announcement's counts must add up."""
+    ids = sorted(set(device_ids))
+    with write_transaction():
+        Device.delete().where(Device.id.in_(ids)).execute()
+        (PushAttempt.update(status="failed", error="UNREGISTERED", next_at=None, updated_at=utcnow())
+         .where(PushAttempt.device_id.in_(ids) & (PushAttempt.status == "retry")).execute())
+    log.info("deleted %d unregistered devices", len(ids))
+
+
+def _send_window(sender: Sender, window, badges, stats) -> tuple[list, dt.datetime | None]:
+    """Claim, send and record one window; returns (notification ids to retry later, when)."""
+    claim = uuid.uuid4().hex
+    t0 = time.monotonic()
+    owned = _claim(window, claim, utcnow(), sender.claim_timeout)
+    stats["db_ms"] += (time.monotonic() - t0) * 1000
+    todo = [(n, d) for n, d in window if (n.id, d.id) in owned]
+    stats["claimed"] += len(todo)
+    rounds = 0
+    while todo:
+        t0 = time.monotonic()
+        try:
+            messages = [build_message(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
+            results = sender.send_each(messages)
+        except BaseException:
+            # nothing of this round reached FCM's answer: hand the claims back so the job's retry
+            # sends them (a SIGKILL cannot do this: those wait for the claim timeout)
+            _release(owned, [(n.id, d.id) for n, d in todo], claim)
+            raise
+        stats["send_ms"] += (time.monotonic() - t0) * 1000
+        outcomes, retry, gone_devices, waits = {}, [], [], []
+        for (n, d), exc in zip(todo, results):
+            key = (n.id, d.id)
+            if exc is None:
+                outcomes[key] = (ACCEPTED, None)
+                continue
+            kind, code, retry_after = classify(exc)
+            if kind == RETRY and owned[key][1] < MAX_TRIES:
+                retry.append((n, d))
+                waits.append(retry_after)
+                outcomes[key] = (RETRY, code)
+            else:
+                outcomes[key] = (FAILED if kind != GONE else GONE, code)
+                if kind == GONE:
+                    gone_devices.append(d.id)
+                elif kind == RETRY:
+                    log.warning("push gave up after %d tries: %s", owned[key][1], code)
+        stats["sent"] += sum(1 for s, _ in outcomes.values() if s == ACCEPTED)
+        stats["failed"] += sum(1 for s, _ in outcomes.values() if s == FAILED)
+        stats["gone"] += len(gone_devices)
+        t0 = time.monotonic()
+        _finish(owned, {k: v for k, v in outcomes.items() if v[0] != RETRY}, claim, utcnow())
+        if gone_devices:
+            _forget_devices(gone_devices)
+        stats["db_ms"] += (time.monotonic() - t0) * 1000
+        if not retry:
+            break
+        rounds += 1
+        tries = max(owned[(n.id, d.id)][1] for n, d in retry)
+        retry_after = max((w for w in waits if w is not None), default=None)
+        if retry_after:
+            sender.bucket.penalize(min(retry_after, 60.0))  # every worker sharing the bucket waits
+        delay = backoff(tries, retry_after, sender.backoff_base)
+        if rounds > INLINE_ROUNDS or delay > INLINE_MAX_DELAY:
+            at = utcnow() + dt.timedelta(seconds=delay)
+            _finish(owned, {(n.id, d.id): (RETRY, outcomes[(n.id, d.id)][1]) for n, d in retry}, claim, utcnow(), at)
+            stats["retry_later"] += len(retry)
+            return [n.id for n, _ in retry], at
+        time.sleep(delay)
+        for n, d in retry:
+            owned[(n.id, d.id)][1] += 1
+        _touch(owned, [(n.id, d.id) for n, d in retry], claim)
+        todo = retry
+    return [], None
 
 
 def push_notifications(notification_ids, now: dt.datetime | None = None, sender: Sender | None = None) -> dict:
     """Push these notifications to their users' devices (those due; held ones once their time has
     come). Safe to run again and concurrently: claims decide who sends what. Returns counts."""
     sender = sender or current_sender()
-    stats = {"sent": 0, "failed": 0, "gone": 0, "retry_later": 0, "db_ms": 0.0, "send_ms": 0.0}
+    stats = {"claimed": 0, "sent": 0, "failed": 0, "gone": 0, "retry_later": 0, "db_ms": 0.0, "send_ms": 0.0}
     if sender is None or not notification_ids:
         return stats
     now = now or utcnow()
@@ -307,82 +488,69 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
     badges = unread_counts(users)
     later: list[int] = []
     later_at: dt.datetime | None = None
-    for start in range(0, len(pairs), BATCH):
-        batch = pairs[start:start + BATCH]
-        claim = uuid.uuid4().hex
-        t0 = time.monotonic()
-        owned = _claim(batch, claim, utcnow())
-        stats["db_ms"] += (time.monotonic() - t0) * 1000
-        todo = [(n, d) for n, d in batch if (n.id, d.id) in owned]
-        rounds = 0
-        while todo:
-            t0 = time.monotonic()
-            try:
-                messages = [build_message(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
-                results = sender.send_each(messages)
-            except BaseException:
-                # nothing of this round reached FCM's answer: hand the claims back so the job's
-                # retry sends them (a SIGKILL cannot do this; those stay claimed: at most once)
-                _release(sorted(owned[(n.id, d.id)][0] for n, d in todo))
-                raise
-            stats["send_ms"] += (time.monotonic() - t0) * 1000
-            outcomes, retry, gone_devices, waits = {}, [], [], []
-            for (n, d), exc in zip(todo, results):
-                if exc is None:
-                    outcomes[(n.id, d.id)] = (ACCEPTED, None)
-                    continue
-                kind, code, retry_after = classify(exc)
-                if kind == RETRY and owned[(n.id, d.id)][1] < MAX_TRIES:
-                    retry.append((n, d))
-                    waits.append(retry_after)
-                    outcomes[(n.id, d.id)] = (RETRY, code)
-                else:
-                    outcomes[(n.id, d.id)] = (FAILED if kind != GONE else GONE, code)
-                    if kind == GONE:
-                        gone_devices.append(d.id)
-                    elif kind == RETRY:
-                        log.warning("push gave up after %d tries: %s", owned[(n.id, d.id)][1], code)
-            stats["sent"] += sum(1 for s, _ in outcomes.values() if s == ACCEPTED)
-            stats["failed"] += sum(1 for s, _ in outcomes.values() if s == FAILED)
-            stats["gone"] += len(gone_devices)
-            done = {k: v for k, v in outcomes.items() if v[0] != RETRY}
-            t0 = time.monotonic()
-            _finish(owned, done, utcnow())
-            stats["db_ms"] += (time.monotonic() - t0) * 1000
-            if gone_devices:
-                Device.delete().where(Device.id.in_(sorted(set(gone_devices)))).execute()
-                log.info("deleted %d unregistered devices", len(set(gone_devices)))
-            if not retry:
-                break
-            rounds += 1
-            tries = max(owned[(n.id, d.id)][1] for n, d in retry)
-            retry_after = max((w for w in waits if w is not None), default=None)
-            if retry_after:
-                sender.bucket.penalize(min(retry_after, 60.0))
-            delay = backoff(tries, retry_after, sender.backoff_base)
-            if rounds > INLINE_ROUNDS or delay > INLINE_MAX_DELAY:
-                at = utcnow() + dt.timedelta(seconds=delay)
-                _finish(owned, {(n.id, d.id): (RETRY, outcomes[(n.id, d.id)][1]) for n, d in retry}, utcnow(), at)
-                later.extend(n.id for n, _ in retry)
-                later_at = max(later_at, at) if later_at else at
-                stats["retry_later"] += len(retry)
-                break
-            time.sleep(delay)
-            for n, d in retry:
-                owned[(n.id, d.id)][1] += 1
-            _record(sorted(owned[(n.id, d.id)][0] for n, d in retry), utcnow(), tries=PushAttempt.tries + 1)
-            todo = retry
-    # retries another run scheduled that are not due yet (a scheduler may start a job a little
-    # early, or this run raced it): make sure a run comes for them when they are due
-    waiting = (PushAttempt.select(PushAttempt.notification, PushAttempt.next_at)
-               .where(PushAttempt.notification.in_(ids) & (PushAttempt.status == "retry")
-                      & (PushAttempt.next_at > utcnow())).tuples())
-    for note_id, next_at in waiting:
-        later.append(note_id)
-        later_at = max(later_at, next_at) if later_at else next_at
-    if later:
-        queues.enqueue("push", sorted(set(later)), queue="low", at=later_at,
-                       job_id=f"push-retry-{uuid.uuid4().hex}")
+    for start in range(0, len(pairs), WINDOW):
+        retry_ids, at = _send_window(sender, pairs[start:start + WINDOW], badges, stats)
+        if retry_ids:
+            later.extend(retry_ids)
+            later_at = max(later_at, at) if later_at else at
+    _follow_up(ids, later, later_at, sender.claim_timeout)
+    maybe_sweep(sender.claim_timeout)
     stats["db_ms"], stats["send_ms"] = round(stats["db_ms"], 1), round(stats["send_ms"], 1)
     log.info("pushed %s", " ".join(f"{k}={v}" for k, v in stats.items()))
     return stats
+
+
+def _follow_up(ids: list[int], later: list[int], later_at: dt.datetime | None, timeout: float) -> None:
+    """Make sure a run comes for what is still open: retries this run scheduled, retries another
+    run scheduled that are not due yet (a scheduler may start a job a little early, or this run
+    raced it), and claims held by another run (if its worker died, they are stale at
+    ``claimed_at + timeout``)."""
+    current = utcnow()
+    open_rows = (PushAttempt.select(PushAttempt.notification, PushAttempt.status, PushAttempt.next_at,
+                                    PushAttempt.claimed_at)
+                 .where(PushAttempt.notification.in_(ids)
+                        & (((PushAttempt.status == "retry") & (PushAttempt.next_at > current))
+                           | (PushAttempt.status == "sending"))).tuples())
+    live = Device.select(Device.id)
+    open_rows = open_rows.where(PushAttempt.device_id.in_(live))  # a deleted device's: the sweep ends them
+    for note_id, status, next_at, claimed_at in open_rows:
+        when = next_at if status == "retry" else (claimed_at or current) + dt.timedelta(seconds=timeout + 0.5)
+        later.append(note_id)
+        later_at = max(later_at, when) if later_at else when
+    if later:
+        later = sorted(set(later))
+        queues.enqueue("push", later, queue="push", at=later_at,
+                       job_id=f"push-later-{later[0]}-{len(later)}-{later_at:%Y%m%dT%H%M%S}")
+
+
+_swept = {"at": 0.0}
+
+
+def maybe_sweep(timeout: float) -> int:
+    """``sweep`` at most once per claim timeout per process (from the push jobs themselves)."""
+    if time.monotonic() - _swept["at"] < timeout:
+        return 0
+    _swept["at"] = time.monotonic()
+    return sweep(timeout)
+
+
+def sweep(timeout: float = CLAIM_TIMEOUT, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Push jobs for the notifications whose attempts nobody will finish otherwise: ``sending``
+    claims older than ``timeout`` (a killed worker's) and ``retry`` attempts overdue by as much
+    (their job was lost). Returns how many notifications were handed to push jobs."""
+    now = now or utcnow()
+    stale = now - dt.timedelta(seconds=timeout)
+    abandoned = (((PushAttempt.status == "sending") & (PushAttempt.claimed_at <= stale))
+                 | ((PushAttempt.status == "retry") & (PushAttempt.next_at <= stale)))
+    live = Device.select(Device.id)
+    with write_transaction():  # their device is gone (unregistered, logged out): nobody can send them
+        (PushAttempt.update(status="failed", error="DEVICE_GONE", next_at=None, updated_at=now)
+         .where(abandoned & PushAttempt.device_id.not_in(live)).execute())
+    ids = [n for (n,) in PushAttempt.select(PushAttempt.notification).distinct()
+           .where(abandoned).limit(limit).tuples()]
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        queues.enqueue("push", part, queue="push", job_id=f"push-sweep-{part[0]}-{len(part)}-{now:%Y%m%dT%H%M}")
+    if ids:
+        log.warning("push sweep: %d notifications with stale claims or overdue retries", len(ids))
+    return len(ids)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from service import jobs as jobsmod
 
+#: push jobs' own queue, served by every worker right after ``high`` (service.jobs.QUEUES)
+PUSH_QUEUE = "push"
 #: retries of a notifications job (count, seconds between tries); every job is idempotent
 JOB_RETRY = (6, [1, 5, 30, 120, 600, 1800])  # a job that raised, or whose worker died: soon, then later
 

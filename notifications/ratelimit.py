@@ -3,6 +3,10 @@
 Callers *reserve* tokens: the bucket may go negative and the caller sleeps until its share is due.
 One round trip per batch, and N workers together never exceed ``rate`` messages per second on
 average (bursts up to ``capacity``).
+
+``penalize(seconds)`` is FCM's ``Retry-After`` (429/503): the bucket is emptied and its refill
+starts only ``seconds`` from now, so every sender sharing the key waits out the pause in its next
+``reserve`` (penalties from several workers at once take the latest end, they do not add up).
 """
 from __future__ import annotations
 
@@ -25,13 +29,20 @@ if tokens == nil or ts == nil then
   tokens = capacity
   ts = now
 end
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate) - n
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil((capacity - tokens) / rate) + 60)
-if tokens >= 0 then
-  return '0'
+local pause = tonumber(ARGV[5] or '0')
+if now > ts then  -- ts ahead of now: a pause, the bucket refills only from then on
+  tokens = math.min(capacity, tokens + (now - ts) * rate)
+  ts = now
 end
-return tostring(-tokens / rate)
+if pause > 0 then
+  if now + pause > ts then ts = now + pause end
+  tokens = math.min(tokens, 0)
+end
+tokens = tokens - n
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('EXPIRE', KEYS[1], math.ceil((ts - now) + (capacity - tokens) / rate) + 60)
+local wait = (ts - now) + math.max(0, -tokens / rate)
+return tostring(wait)
 """
 
 
@@ -54,17 +65,23 @@ class TokenBucket:
         self._ts = (clock or time.monotonic)()
         self._script = redis.register_script(_RESERVE) if redis is not None else None
 
-    def reserve(self, n: int) -> float:
-        if n <= 0:
+    def reserve(self, n: int, pause: float = 0.0) -> float:
+        """Take ``n`` tokens (after a pause of ``pause`` seconds from now, if given): the seconds to wait."""
+        if n <= 0 and pause <= 0:
             return 0.0
         if self._script is not None:
-            args = [self.rate, self.capacity, n] + ([self.clock()] if self.clock else [])
-            return float(self._script(keys=[self.key], args=args))
+            args = [self.rate, self.capacity, n, self.clock() if self.clock else "", pause]
+            return max(0.0, float(self._script(keys=[self.key], args=args)))
         with self._lock:
             now = (self.clock or time.monotonic)()
-            self._tokens = min(self.capacity, self._tokens + (now - self._ts) * self.rate) - n
-            self._ts = now
-            return max(0.0, -self._tokens / self.rate)
+            if now > self._ts:
+                self._tokens = min(self.capacity, self._tokens + (now - self._ts) * self.rate)
+                self._ts = now
+            if pause > 0:
+                self._ts = max(self._ts, now + pause)
+                self._tokens = min(self._tokens, 0.0)
+            self._tokens -= n
+            return max(0.0, (self._ts - now) + max(0.0, -self._tokens / self.rate))
 
     def acquire(self, n: int) -> float:
         wait = self.reserve(n)
@@ -73,5 +90,6 @@ class TokenBucket:
         return wait
 
     def penalize(self, seconds: float) -> None:
-        """FCM said slow down (429 Retry-After): nobody sends for ``seconds``."""
-        self.reserve(int(seconds * self.rate))
+        """FCM said slow down (429/503 Retry-After): no sender sharing this bucket sends for ``seconds``."""
+        if seconds > 0:
+            self.reserve(0, pause=seconds)

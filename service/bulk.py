@@ -5,6 +5,10 @@ DO UPDATE SET col = EXCLUDED.col``. PostgreSQL gets one statement per 1,000 rows
 parameter per column (``SELECT * FROM unnest(%s::bigint[], …)``), SQLite an ``executemany`` of one
 prepared statement: peewee's ``insert_many`` builds the SQL value by value, which dominates a
 batch of hundreds of rows. Values go through each field's ``db_value``. Call inside a transaction.
+
+``upsert`` also takes SQL expressions for the update and a condition (a claim: take over a row
+only when it is due), and ``update_many`` sets each row's own values on the rows its key names
+(``UPDATE … FROM unnest(…)`` on PostgreSQL): a window of results in one statement.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ def _pg_type(field: pw.Field) -> str:
     raise TypeError(f"no array type for {field!r}")
 
 
-def _write(model, columns: list[str], rows: list[tuple], conflict: str, batch: int = 1000) -> None:
+def _write(model, columns: list[str], rows: list[tuple], conflict: str, batch: int = 1000,
+           params: tuple = ()) -> None:
     if not rows:
         return
     fields = [model._meta.fields[name] for name in columns]
@@ -36,11 +41,12 @@ def _write(model, columns: list[str], rows: list[tuple], conflict: str, batch: i
         part = rows[start:start + batch]
         if is_postgres():
             arrays = [[field.db_value(row[i]) for row in part] for i, field in enumerate(fields)]
-            params = ", ".join(f"%s::{_pg_type(f)}[]" for f in fields)
-            db.execute_sql(f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({params}) {conflict}', arrays)
+            marks = ", ".join(f"%s::{_pg_type(f)}[]" for f in fields)
+            db.execute_sql(f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({marks}) {conflict}',
+                           arrays + list(params))
         else:
             marks = ", ".join("?" for _ in fields)
-            values = [tuple(field.db_value(row[i]) for i, field in enumerate(fields)) for row in part]
+            values = [tuple(field.db_value(row[i]) for i, field in enumerate(fields)) + tuple(params) for row in part]
             db.cursor().executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks}) {conflict}', values)
 
 
@@ -49,9 +55,48 @@ def insert_ignore(model, columns: list[str], rows: list[tuple]) -> None:
     _write(model, columns, rows, "ON CONFLICT DO NOTHING")
 
 
-def upsert(model, columns: list[str], rows: list[tuple], key: list[str], update: list[str]) -> None:
-    """Insert ``rows``; a row whose ``key`` exists updates the ``update`` columns instead."""
+def upsert(model, columns: list[str], rows: list[tuple], key: list[str], update: list[str] | dict[str, str],
+           where: str | None = None, params: tuple = ()) -> None:
+    """Insert ``rows``; a row whose ``key`` exists updates the ``update`` columns instead.
+
+    ``update`` as a dict maps columns to SQL expressions (``EXCLUDED."col"`` is the new row,
+    ``"table"."col"`` the stored one); ``where`` (SQL, with ``db.param`` placeholders for
+    ``params``) limits the update to the stored rows it matches: the others stay as they are.
+    """
     fields = model._meta.fields
     target = ", ".join(f'"{fields[k].column_name}"' for k in key)
-    sets = ", ".join(f'"{fields[c].column_name}" = EXCLUDED."{fields[c].column_name}"' for c in update)
-    _write(model, columns, rows, f"ON CONFLICT ({target}) DO UPDATE SET {sets}")
+    if not isinstance(update, dict):
+        update = {c: f'EXCLUDED."{fields[c].column_name}"' for c in update}
+    sets = ", ".join(f'"{fields[c].column_name}" = {expr}' for c, expr in update.items())
+    condition = f" WHERE {where}" if where else ""
+    _write(model, columns, rows, f"ON CONFLICT ({target}) DO UPDATE SET {sets}{condition}", params=params)
+
+
+def update_many(model, key: list[str], columns: list[str], rows: list[tuple], batch: int = 1000) -> None:
+    """Set ``columns`` to each row's own values on the stored row its ``key`` names.
+
+    ``rows``: tuples of the key values, then the column values. A row whose key matches nothing
+    changes nothing (a key can hold a guard: an attempt's id *and* its claim token).
+    """
+    if not rows:
+        return
+    fields = [model._meta.fields[name] for name in key + columns]
+    table = model._meta.table_name
+    cols = [f'"{f.column_name}"' for f in fields]
+    keys, values = cols[:len(key)], cols[len(key):]
+    for start in range(0, len(rows), batch):
+        part = rows[start:start + batch]
+        if is_postgres():
+            arrays = [[field.db_value(row[i]) for row in part] for i, field in enumerate(fields)]
+            marks = ", ".join(f"%s::{_pg_type(f)}[]" for f in fields)
+            sets = ", ".join(f"{c} = v.{c}" for c in values)
+            match = " AND ".join(f't.{c} = v.{c}' for c in keys)
+            db.execute_sql(f'UPDATE "{table}" AS t SET {sets} FROM unnest({marks}) AS v({", ".join(cols)}) '
+                           f'WHERE {match}', arrays)
+        else:
+            sets = ", ".join(f"{c} = ?" for c in values)
+            match = " AND ".join(f"{c} = ?" for c in keys)
+            n = len(key)
+            data = [tuple(f.db_value(row[i]) for i, f in enumerate(fields[n:], n))
+                    + tuple(f.db_value(row[i]) for i, f in enumerate(fields[:n])) for row in part]
+            db.cursor().executemany(f'UPDATE "{table}" SET {sets} WHERE {match}', data)

@@ -44,7 +44,8 @@ class Config:
     firebase_credentials: str | None = None
     firebase_project_id: str | None = None
     fcm_endpoint: str | None = None
-    fcm_rate_per_second: float = 500.0
+    fcm_rate_per_second: float = 10000.0  # FCM's default project quota: 600,000 messages a minute
+    push_claim_timeout_seconds: float = 60.0  # a push claim older than this (its worker died) is taken up again
     fcm_retry_base_seconds: float = 0.5  # first push retry delay; doubles per try, with jitter
     timezone: str = "Asia/Ho_Chi_Minh"
     upload_dir: str = "instance/uploads"
@@ -91,7 +92,8 @@ class Config:
             firebase_credentials=env.get("FIREBASE_CREDENTIALS") or None,
             firebase_project_id=env.get("FIREBASE_PROJECT_ID") or None,
             fcm_endpoint=env.get("FCM_ENDPOINT") or None,
-            fcm_rate_per_second=float(env.get("FCM_RATE_PER_SECOND", 500)),
+            fcm_rate_per_second=float(env.get("FCM_RATE_PER_SECOND", 10000)),
+            push_claim_timeout_seconds=float(env.get("PUSH_CLAIM_TIMEOUT_SECONDS", 60)),
             fcm_retry_base_seconds=float(env.get("FCM_RETRY_BASE_SECONDS", 0.5)),
             timezone=env.get("TIMEZONE", "Asia/Ho_Chi_Minh"),
             upload_dir=env.get("UPLOAD_DIR") or str(instance / "uploads"),

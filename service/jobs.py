@@ -38,7 +38,9 @@ from .db import connection, on_commit
 
 log = logging.getLogger("lienlac.jobs")
 
-QUEUES = ("high", "default", "low")
+#: in the order every worker serves them: ``push`` (FCM sends, short jobs) right after ``high``, so
+#: pushes never wait behind a long queue of ``low`` fan-out chunks
+QUEUES = ("high", "push", "default", "low")
 DEFAULT_RETRY = (5, [2, 10, 30, 120, 600])
 #: an RQ job with one of these statuses is still to run: enqueueing its id again does nothing
 _PENDING_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED,
