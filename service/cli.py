@@ -67,7 +67,8 @@ def serve(host, port, no_migrate):
     app = create_app(config, web=True)
     if not no_migrate:
         dbmod.migrate()
-    note = f" (SOCKETIO_ASYNC_MODE={asked} ignored)" if os.environ.get("SOCKETIO_ASYNC_MODE", "gevent") != "gevent" else ""
+    ignored = asked != "gevent" and "SOCKETIO_ASYNC_MODE" in os.environ
+    note = f" (SOCKETIO_ASYNC_MODE={asked} ignored)" if ignored else ""
     click.echo(f"Lienlac serving on http://{host}:{port} (database {config.database_url.split('://')[0]}, "
                f"jobs {'RQ on Redis' if config.redis_url else 'in-process'}, gevent{note})", err=True)
     serve_forever(app, host, port)
