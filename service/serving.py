@@ -5,7 +5,10 @@ request and background task (the socket sweeper, the presence refresher, in-proc
 Redis listener) is a greenlet in one OS thread, and per-thread state (peewee's connection,
 Flask's contexts) is per greenlet. Socket.IO runs in Flask-SocketIO's ``gevent`` mode; WebSocket
 goes through simple-websocket on the raw socket (``realtime._websocket_on_any_gevent_server``).
-The server writes no access log: the app's JSON request log (``service.logs``) is the one line
+On SQLite a query runs in C without yielding to another greenlet, so a write transaction must
+not wait on the network before it commits (it does not: emits and enqueues leave on commit,
+``db.on_commit``); otherwise another greenlet's write would sit in SQLite's busy wait, blocking
+the process, while the holder cannot run to commit. The server writes no access log: the app's JSON request log (``service.logs``) is the one line
 per request.
 
 On SIGTERM or SIGINT: stop accepting, disconnect every Socket.IO client here (their disconnect
