@@ -64,7 +64,7 @@ class Config:
     auth_lockout_seconds: int = 24 * 3600
     socket_sweep_seconds: float = 1.0  # how often a web process drops sockets whose token expired
     socket_revalidate_seconds: float = 30.0  # how often it re-checks every local socket's session
-    socketio_async_mode: str = "threading"
+    socketio_async_mode: str = "threading"  # in-process apps (tests); `lienlac serve` and service.wsgi run gevent
     presence_refresh_seconds: float = 60.0  # each web process re-stamps its sockets; 3 periods = gone
     db_pool_size: int = 32  # PostgreSQL connections per process
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
