@@ -9,6 +9,7 @@ from flask import Flask, request
 
 from . import inputs, jobs, realtime
 from .accounts import logic as accounts
+from .accounts import sessioncache
 from .accounts.logic import LogSmsSender
 from .config import Config
 from .db import db, init_database
@@ -126,6 +127,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     api_accounts.apply_rate_limits(app, limiter, config)
     realtime.set_session_checks(app, accounts.socket_identity, accounts.session_is_live)
+    sessioncache.init_app(app, config, web=web)
     if web:
         realtime.init_app(app, config)
     else:

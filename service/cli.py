@@ -8,10 +8,14 @@ _patched = False
 
 
 def _maybe_patch_gevent(argv=None) -> None:
-    """``serve`` in gevent mode must patch the standard library before anything imports it."""
+    """``serve`` runs on gevent: patch the standard library (threads become greenlets, sockets and
+    locks cooperative) and make psycopg2 cooperative (psycogreen) before anything imports them.
+
+    Only for ``serve``: the worker and the other commands run plain threads and processes.
+    """
     global _patched
     argv = sys.argv if argv is None else argv
-    if _patched or not (len(argv) > 1 and argv[1] == "serve" and os.environ.get("SOCKETIO_ASYNC_MODE") == "gevent"):
+    if _patched or not (len(argv) > 1 and argv[1] == "serve"):
         return
     from gevent import monkey
 
@@ -46,33 +50,50 @@ def cli():
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-migrate", is_flag=True, help="do not apply pending migrations first")
 def serve(host, port, no_migrate):
-    """Serve HTTP and Socket.IO on one port."""
-    from . import db as dbmod
-    from .realtime import socketio
+    """Serve HTTP and Socket.IO (WebSocket and polling) on one port: the production server (gevent)."""
+    from gevent import monkey
 
-    app = _app(web=True)
+    if not monkey.is_module_patched("socket"):  # e.g. cli() called from Python instead of `lienlac serve`
+        raise click.ClickException("serve must start as `lienlac serve` (gevent patches the standard library "
+                                   "before anything else loads)")
+    from . import db as dbmod
+    from .app import create_app
+    from .config import Config
+    from .serving import serve_forever
+
+    config = Config.from_env()
+    asked = config.socketio_async_mode
+    config.socketio_async_mode = "gevent"  # whatever SOCKETIO_ASYNC_MODE says: it is for in-process apps
+    app = create_app(config, web=True)
     if not no_migrate:
         dbmod.migrate()
-    config = app.config["LIENLAC"]
+    ignored = asked != "gevent" and "SOCKETIO_ASYNC_MODE" in os.environ
+    note = f" (SOCKETIO_ASYNC_MODE={asked} ignored)" if ignored else ""
     click.echo(f"Lienlac serving on http://{host}:{port} (database {config.database_url.split('://')[0]}, "
-               f"jobs {'RQ on Redis' if config.redis_url else 'in-process'}, socket.io {config.socketio_async_mode})",
-               err=True)
-    kwargs = {"allow_unsafe_werkzeug": True} if config.socketio_async_mode == "threading" else {}
-    socketio.run(app, host=host, port=port, use_reloader=False, log_output=False, **kwargs)
+               f"jobs {'RQ on Redis' if config.redis_url else 'in-process'}, gevent{note})", err=True)
+    serve_forever(app, host, port)
 
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="drain the queues (and the jobs due by now) and exit")
-@click.option("--simple", is_flag=True, help="run jobs in the worker process (no fork per job)")
+@click.option("--fork", is_flag=True, help="fork a work horse per job (RQ's Worker) instead of running "
+              "jobs in the worker process")
+@click.option("--simple", is_flag=True, hidden=True, help="the default now (no fork per job); kept for old scripts")
 @click.option("--queue", "queue_names", multiple=True, help="queues to serve, in priority order "
               "(default: high, default, low)")
 @click.option("--name", default=None)
-def worker(burst, simple, queue_names, name):
-    """Run an RQ worker (with RQ's scheduler: retries and scheduled jobs) on the job queues."""
-    from rq import SimpleWorker, Worker
+def worker(burst, fork, simple, queue_names, name):
+    """Run an RQ worker (with RQ's scheduler: retries and scheduled jobs) on the job queues.
 
+    Jobs run in the worker's own process, one after the other, with RQ's job timeouts and warm
+    shutdown (SIGTERM finishes the current job); ``--fork`` runs each in a forked work horse.
+    Run several workers for parallelism.
+    """
     from . import jobs
+    from .worker import worker_class
 
+    if fork and simple:
+        raise click.UsageError("--fork and --simple contradict each other")
     app = _app()
     if jobs.redis_connection() is None:
         raise click.ClickException("REDIS_URL is not set: the embedded default runs jobs in-process.")
@@ -82,12 +103,11 @@ def worker(burst, simple, queue_names, name):
     queues = [q for q in jobs.queues() if not queue_names or q.name in queue_names]
     if queue_names:
         queues.sort(key=lambda q: queue_names.index(q.name))
-    cls = SimpleWorker if simple else Worker
     config = app.config["LIENLAC"]
     with app.app_context():
-        w = cls(queues, connection=jobs.redis_connection(), name=name,
-                maintenance_interval=config.rq_maintenance_interval,
-                job_monitoring_interval=config.rq_monitor_interval)
+        w = worker_class(fork)(queues, connection=jobs.redis_connection(), name=name,
+                               maintenance_interval=config.rq_maintenance_interval,
+                               job_monitoring_interval=config.rq_monitor_interval)
         w.work(burst=burst, with_scheduler=True, logging_level=config.log_level)
 
 

@@ -65,7 +65,10 @@ class Config:
     auth_lockout_seconds: int = 24 * 3600
     socket_sweep_seconds: float = 1.0  # how often a web process drops sockets whose token expired
     socket_revalidate_seconds: float = 30.0  # how often it re-checks every local socket's session
-    socketio_async_mode: str = "threading"
+    socketio_async_mode: str = "threading"  # in-process apps (tests); `lienlac serve` and service.wsgi run gevent
+    # authenticated sessions cached per web process (revocations invalidate them at once, through Redis)
+    session_cache_size: int = 10000  # token families; 0 switches the cache off
+    session_cache_seconds: float = 60.0  # backstop: an entry is re-read from the database after this
     presence_refresh_seconds: float = 60.0  # each web process re-stamps its sockets; 3 periods = gone
     db_pool_size: int = 32  # PostgreSQL connections per process
     socketio_channel: str = "lienlac-socketio"  # Redis pub/sub channel shared by web processes and workers
@@ -114,6 +117,8 @@ class Config:
             db_pool_size=int(env.get("DB_POOL_SIZE", 32)),
             socket_revalidate_seconds=float(env.get("SOCKET_REVALIDATE_SECONDS", 30.0)),
             socketio_async_mode=env.get("SOCKETIO_ASYNC_MODE", "threading"),
+            session_cache_size=int(env.get("SESSION_CACHE_SIZE", 10000)),
+            session_cache_seconds=float(env.get("SESSION_CACHE_SECONDS", 60.0)),
             socketio_channel=env.get("SOCKETIO_CHANNEL", "lienlac-socketio"),
             jobs_inline=_bool(env.get("JOBS_INLINE")),
             trusted_proxies=int(env.get("TRUSTED_PROXIES", 0)),

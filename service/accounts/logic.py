@@ -22,6 +22,7 @@ from .. import jobs, realtime
 from ..db import db, is_postgres, on_commit, utcnow, write_transaction
 from ..errors import Forbidden, RateLimited, Unauthorized, Unavailable, ValidationError
 from ..signals import logged_out
+from . import sessioncache
 from .models import OtpCode, RefreshToken, RevokedFamily, User
 
 log = logging.getLogger("lienlac.accounts")
@@ -79,6 +80,7 @@ def check_password(user: User, password: str) -> bool:
         return False
     if ok and _hasher.check_needs_rehash(user.password_hash):
         User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
+        sessioncache.invalidate(users=[user.id])
     return ok
 
 
@@ -346,6 +348,7 @@ def revoke_family(family: str, user_id: int, reason: str, now: dt.datetime | Non
     RefreshToken.update(revoked_at=now).where(
         (RefreshToken.family == family) & RefreshToken.revoked_at.is_null()).execute()
     RevokedFamily.insert(family=family, user=user_id, revoked_at=now, reason=reason).on_conflict_ignore().execute()
+    sessioncache.invalidate(families=[family])  # every web process forgets it once this commits
 
 
 def refresh_session(token: str, now: dt.datetime | None = None) -> dict:
@@ -404,17 +407,45 @@ def decode_access_token(token: str) -> dict:
     return claims
 
 
+def _user_from_row(row: dict) -> User:
+    """A ``User`` as ``User.get`` would give it (nothing dirty), from a cached row: a fresh instance per use."""
+    user = User(__no_default__=1, **row)
+    user._dirty.clear()
+    return user
+
+
+def _live_session(user_id: int, family: str) -> tuple[User | None, str | None]:
+    """``(user, None)`` for a live session (active account, family not revoked), else ``(None, why)``
+    with why ``"user"`` or ``"ended"``. From this process's session cache when it holds the family
+    (no statement); otherwise two primary-key reads, and the session is cached if alive."""
+    cache = sessioncache.current_cache()
+    generation = None
+    if cache is not None:
+        entry = cache.get(family)
+        if entry is not None and entry.user_id == user_id:
+            return _user_from_row(entry.row), None
+        generation = cache.generation()  # before reading: an invalidation from now on wins
+    user = User.get_or_none(User.id == user_id)
+    if user is None or not user.is_active:
+        return None, "user"
+    if RevokedFamily.select().where(RevokedFamily.family == family).exists():
+        return None, "ended"
+    if cache is not None:
+        cache.put(family, user_id, user.__data__, generation)
+    return user, None
+
+
 def user_from_token(token: str) -> tuple[User, dict]:
     claims = decode_access_token(token)
     try:
         user_id = int(claims["sub"])
     except (TypeError, ValueError) as exc:
         raise Unauthorized("The access token is not valid.") from exc
-    user = User.get_or_none(User.id == user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("The access token is not valid.")
-    if RevokedFamily.get_or_none(RevokedFamily.family == claims["fam"]) is not None:
+    user, why = _live_session(user_id, str(claims["fam"]))
+    if why == "ended":
         raise Unauthorized("The session has ended.")
+    if user is None:
+        raise Unauthorized("The access token is not valid.")
     return user, claims
 
 
@@ -425,11 +456,9 @@ def socket_identity(token: str) -> tuple[int, str, float]:
 
 
 def session_is_live(user_id: int, family: str) -> bool:
-    """The account is active and the session (token family) not revoked: two primary-key reads."""
-    user = User.select(User.is_active).where(User.id == user_id).first()
-    if user is None or not user.is_active:
-        return False
-    return not RevokedFamily.select().where(RevokedFamily.family == family).exists()
+    """The account is active and the session (token family) not revoked: from the session cache, else
+    two primary-key reads."""
+    return _live_session(int(user_id), str(family))[0] is not None
 
 
 def authenticate_request() -> User:
@@ -461,6 +490,7 @@ def current_user() -> User:
 
 def set_password(user_id: int, password: str) -> None:
     User.update(password_hash=hash_password(password)).where(User.id == user_id).execute()
+    sessioncache.invalidate(users=[user_id])
 
 
 def revoke_other_sessions(user_id: int, keep_family: str | None, reason: str = "password",
@@ -491,6 +521,7 @@ def update_profile(user: User, name: str | None = None, password: str | None = N
     with write_transaction():
         if name is not None:
             User.update(name=name).where(User.id == user.id).execute()
+            sessioncache.invalidate(users=[user.id])
         if password is not None:
             set_password(user.id, password)
             revoke_other_sessions(user.id, keep_family)
@@ -522,10 +553,12 @@ def deactivate_user(user_id: int, now: dt.datetime | None = None) -> None:
     """Lock an account out: it can no longer sign in, its sessions end and its sockets drop at once."""
     with write_transaction():
         User.update(is_active=False).where(User.id == user_id).execute()
+        sessioncache.invalidate(users=[user_id])
         end_all_sessions(user_id, reason="deactivated", now=now)
 
 
 def end_all_sessions(user_id: int, reason: str, now: dt.datetime | None = None) -> None:
     """Revoke every session of the user; their sockets drop once the caller's transaction commits."""
     revoke_other_sessions(user_id, None, reason=reason, now=now)
+    sessioncache.invalidate(users=[user_id])  # a family without a live refresh token too
     on_commit(_disconnect, user_id)

@@ -22,6 +22,7 @@ import peewee as pw
 
 from ..db import utcnow, write_transaction
 from ..errors import Conflict, NotFound, ValidationError
+from ..accounts import sessioncache
 from ..accounts.models import User
 from .models import (STAFF_ROLES, ClassTeacher, InviteCode, School, SchoolClass, SchoolYear, StaffRole, Student,
                      StudentGuardian, Term)
@@ -258,6 +259,7 @@ def ensure_user(phone: str, name: str, password: str | None = None) -> User:
             changes["password_hash"] = hash_password(password)
         if changes:
             User.update(**changes).where(User.id == user.id).execute()
+            sessioncache.invalidate(users=[user.id])
             user = User.get_by_id(user.id)
     return user
 
@@ -586,6 +588,7 @@ def set_guardian_phone(student_id: int, guardian_id: int, phone: str) -> User:
             if User.select().where(User.phone == phone).exists():
                 raise Conflict("This phone number is already in use.", fields={"phone": ["Already used."]})
             User.update(phone=phone).where((User.id == guardian_id) & User.phone.is_null()).execute()
+            sessioncache.invalidate(users=[guardian_id])
     except pw.IntegrityError as exc:  # the same number given at once to another account
         raise Conflict("This phone number is already in use.", fields={"phone": ["Already used."]}) from exc
     return get_user(guardian_id)

@@ -37,3 +37,22 @@ def count(counter_key: str) -> None:
 @jobs.job
 def emit_to_user(user_id: int, event: str, data: dict) -> None:
     realtime.emit_to(realtime.user_room(user_id), event, data)
+
+
+@jobs.job
+def record_pid(key: str) -> None:
+    """Stores the pid of the process that runs the job (Redis ``key``)."""
+    import os
+
+    jobs.redis_connection().set(key, os.getpid())
+
+
+@jobs.job
+def sleep_then_count(seconds: float, counter_key: str) -> None:
+    """Takes ``seconds``, then counts one run (Redis ``counter_key``)."""
+    import time
+
+    redis = jobs.redis_connection()
+    redis.set(counter_key + ":started", 1)
+    time.sleep(seconds)
+    redis.incr(counter_key)

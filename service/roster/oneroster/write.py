@@ -7,6 +7,7 @@ from typing import Iterable
 from peewee import chunked
 
 from ...accounts import logic as accounts
+from ...accounts import sessioncache
 from ...db import utcnow
 from ...accounts.models import User
 from ..models import ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian, Term
@@ -304,7 +305,7 @@ class _Writer:
 
     def _users(self) -> None:
         self.progress.start("Writing users", len(self.plan.people))
-        new, self.user_ids = [], {}
+        new, self.user_ids, changed = [], {}, []
         kind_of = lambda r: "staff" if r.role in STAFF_ROLE_MAP else "guardians"  # noqa: E731
         for r in self.plan.people:
             user = self.user_match.get(r.sid)
@@ -329,12 +330,14 @@ class _Writer:
             changes = _diff(user, values)
             if changes:
                 User.update(**changes).where(User.id == user.id).execute()
+                changed.append(user.id)
                 if changes.get("is_active") is False:  # disabled by the roster: its sessions and sockets end
                     accounts.end_all_sessions(user.id, reason="deactivated", now=self.now)
                 self._count(kind_of(r), "updated")
             else:
                 self._count(kind_of(r), "unchanged")
             self.progress.advance()
+        sessioncache.invalidate(users=changed)  # after the import commits, in every web process
         _insert(User, new, self.progress)
         for user in _select_in(lambda: User.select(User.id, User.sourced_id), User.sourced_id,
                                [r["sourced_id"] for r in new]):
