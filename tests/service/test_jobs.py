@@ -127,7 +127,7 @@ def test_a_scheduled_rq_job_is_never_due_before_its_time(rq):
     app, _env = rq
     at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)).replace(microsecond=700_000)
     job_id = jobs.enqueue(sample_jobs.count, f"never-early-{uuid.uuid4().hex}", at=at)
-    registry = ScheduledJobRegistry(queue=jobs.queues()[1])
+    registry = ScheduledJobRegistry(queue=next(q for q in jobs.queues() if q.name == "default"))
     score = jobs.redis_connection().zscore(registry.key, job_id)
     assert score is not None and score >= at.timestamp()
 
