@@ -105,8 +105,7 @@ def list_messages(args, conversation_id):
 @login_required
 def send_message(body, conversation_id):
     """Send a message; it reaches every connected member (``message:new``) and pushes to the others."""
-    view, created = sending.send_message(g.user.id, _conv(conversation_id), body["client_id"], body["body"],
-                                       body["attachments"])
+    view, created = sending.send(g.user.id, conversation_id, body["client_id"], body["body"], body["attachments"])
     return view, (201 if created else 200)
 
 

@@ -2,7 +2,8 @@
 
 Sockets join no conversation rooms. Every messaging event goes to the ``user:<id>`` rooms of the
 conversation's members computed from the roster when it is sent (``logic.publish.deliver``), and
-every client event checks membership again (``conversations.conversation_for``): a socket whose
+every client event checks membership again (``conversations.conversation_for``; ``message:send``
+through ``sending.send``, which reads it with the audience): a socket whose
 user was unlinked from a child, removed from a class or school, or whose child moved class, hears
 nothing more of that conversation and cannot act in it, on whichever web process it is connected, at once.
 (The alternative, making sockets leave rooms on roster-change signals, would need a signal from
@@ -72,8 +73,8 @@ def _handle(func, data):
 def _message_send(data=None):
     def run(user_id, payload):
         body = _load(_send_schema, payload)
-        conv = conversations.conversation_for(user_id, body["conversation_id"])
-        view, _created = sending.send_message(user_id, conv, body["client_id"], body["body"], body["attachments"])
+        view, _created = sending.send(user_id, body["conversation_id"], body["client_id"], body["body"],
+                                      body["attachments"])
         return {"message": message_payload(view)}
 
     return _handle(run, data)

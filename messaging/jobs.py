@@ -11,10 +11,11 @@ from .logic import attachments, sending
 
 
 @job
-def push_new_message(message_id: int, silent_for: list[int]) -> None:
-    """Push a new message to the members who are not connected (may run twice: a push at most twice,
+def push_new_message(message_id: int, silent_for: list[int], user_ids: list[int] | None = None) -> None:
+    """Push a new message to the members who were offline when it was sent (``user_ids``; None:
+    every member) and still are, and still members (may run twice: a push at most twice,
     collapsed on the phone by its collapse key)."""
-    sending.push_new_message(message_id, silent_for)
+    sending.push_new_message(message_id, silent_for, user_ids)
 
 
 @job

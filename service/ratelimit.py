@@ -58,6 +58,12 @@ def hit(scope: str, key: str, limit: str) -> None:
 
 
 def _check(strategy, items, identifiers) -> None:
+    if len(items) == 1 and isinstance(strategy, MovingWindowRateLimiter):
+        # one limit: the moving window's hit adds an entry only while under it (one round trip
+        # instead of a test and a hit; several limits are tested first so none is counted alone)
+        if not strategy.hit(items[0], *identifiers):
+            _refuse(strategy, items[0], identifiers)
+        return
     for item in items:
         if not strategy.test(item, *identifiers):
             _refuse(strategy, item, identifiers)

@@ -5,12 +5,16 @@ whose user left the roster hears nothing more, on any web process, without rooms
 
 ``message:new`` must reach every socket in seq order even with concurrent senders on several
 web processes. The sender emits after the commit but while a per-conversation lock is still
-held (``sending.conversation_lock``), so senders publish to the Redis Socket.IO channel in seq
-order and Redis keeps that order. A server's own emit would deliver to its local sockets at once
+held (``sending``: an advisory lock on PostgreSQL), so senders publish to the Redis Socket.IO
+channel in seq order and Redis keeps that order. A server's own emit would deliver to its local sockets at once
 and to the others through Redis, and a local delivery could overtake a message of another
 process still in the channel: so these events go out through a write-only publisher
 (``emit_in_order``) and every web process, the sender's included, delivers them from the
 channel, in the channel's order.
+
+One event is one PUBLISH whatever the number of members: python-socketio's pub/sub manager puts
+the whole room list in one message (``PubSubManager.emit``) and each web process resolves the
+rooms against its own sockets.
 """
 from __future__ import annotations
 

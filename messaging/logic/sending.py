@@ -1,18 +1,54 @@
 """Sending a message: stored in seq order, idempotent by ``client_id``, delivered, then pushed.
 
+The send path (``send``: HTTP and sockets)
+-------------------------------------------
+Outside any lock, in this order: the conversation and its members now (one query for a direct
+conversation, one for a class channel: ``audience_of``; the caller must be among them, else 404:
+the same roster relations as ``policy.is_member``, so authorization and delivery cannot
+disagree), the posting rule, the rate-limit hit (one Redis round trip). Then the critical section
+(below), then outside it again: the sender's read mark (on PostgreSQL it rides on the statement
+that releases the lock), office hours (the sender's note), and presence: who of the recipients
+has a socket open now (``service.presence.online_users``: one Redis pipeline; this process's
+table without Redis). Nobody offline: no job at all. Someone offline: one job
+(``messaging.jobs.push_new_message``, job id per message) for them only, which checks again
+when it runs (the members now and who is connected now) so someone removed from the roster
+meanwhile gets nothing, and asks ``notifications`` for the push (FCM is never waited for here).
+
 Ordering and integrity of a conversation's messages
 ---------------------------------------------------
-``seq`` is allocated in the transaction that inserts the message. On PostgreSQL one statement
-does both (``WITH next AS (UPDATE conversation SET last_seq = last_seq + 1 … RETURNING last_seq)
-INSERT … SELECT``): the UPDATE row-locks the conversation until the commit, like ``SELECT … FOR
-UPDATE`` would, in one round trip. On SQLite ``BEGIN IMMEDIATE`` holds the database write lock.
-A failed insert rolls the increment back with it: no gap, no duplicate (and a unique
+``seq`` is allocated in the statement that inserts the message: a failed insert (a ``client_id``
+sent before) rolls the increment back with it: no gap, no duplicate (and a unique
 ``(conversation, seq)`` index behind it). A unique ``(sender, client_id)`` index makes sends
 idempotent: the same ``client_id`` again returns the stored message.
 
-``message:new`` is emitted after the commit but while a per-conversation lock is still held (a
-PostgreSQL advisory lock; a process lock on SQLite, the one-process embedded default), through
-``publish.emit_in_order``: every web process delivers the conversation's messages in seq order.
+``message:new`` is published (one PUBLISH whatever the number of members: python-socketio's
+Redis manager sends one message naming every room, each web process resolves them locally)
+after the commit but while a per-conversation lock is still held, through
+``publish.emit_in_order``: senders publish in seq order, Redis keeps that order, every web
+process delivers the conversation's messages in seq order. Nothing else is inside the lock.
+
+PostgreSQL: a session-level advisory lock per conversation, taken by the insert statement itself
+and released by the next statement (two round trips for lock, seq, insert, unlock and the read
+mark, where a lock and an unlock statement of their own made four)::
+
+    WITH lock AS (SELECT pg_advisory_lock(ns, conv)),
+         next AS (UPDATE conversation SET last_seq = last_seq + 1 … FROM lock WHERE id = conv RETURNING last_seq)
+    INSERT INTO chat_message … SELECT … FROM next RETURNING id, seq        -- autocommit: committed
+    (PUBLISH message:new)
+    WITH unlock AS (SELECT pg_advisory_unlock(ns, conv)) INSERT INTO conversation_read_mark … FROM unlock …
+
+The UPDATE joins ``lock``, so the advisory lock is held before the conversation row is locked
+(its snapshot predates the wait, but READ COMMITTED re-reads the row updated meanwhile: seq is
+always the latest + 1). A session lock survives its statement's commit (and a rollback), which
+is what lets the publish happen after the commit and before the release; the unlock runs first
+in the second statement, before its upsert. ``pg_advisory_xact_lock`` (or the row lock alone)
+would be released by the commit: keeping the order would mean publishing before the commit, so
+a client could hear of a message not yet visible to ``GET …/messages``, or never stored if the
+commit failed. If a release fails the connection is closed rather than returned to the pool with
+the lock (PostgreSQL frees a closed session's locks).
+
+SQLite (the one-process embedded default): a process lock per conversation around a
+``BEGIN IMMEDIATE`` transaction (``UPDATE … RETURNING last_seq`` and the insert) and the emit.
 """
 from __future__ import annotations
 
@@ -31,13 +67,13 @@ from service import jobs, presence, ratelimit
 from service.db import db, is_postgres, write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 from service.roster import logic as roster
+from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGuardian
 
 from .. import policy
 from ..limits import MAX_ATTACHMENTS, MAX_BODY, MAX_CLIENT_ID, PUSH_PREVIEW
-from ..models import Attachment, Conversation, Message
+from ..models import Attachment, Conversation, Message, ReadMark
 from .attachments import claimable
 from .clock import now
-from .conversations import member_ids, members_and_teachers
 from .history import message_view
 from .office_hours import outside_hours
 from .publish import deliver, message_payload
@@ -52,21 +88,11 @@ _local_locks_guard = threading.Lock()
 
 
 @contextlib.contextmanager
-def conversation_lock(conversation_id: int):
-    """Serialise writers of one conversation from before their transaction until after their emit."""
-    if is_postgres():
-        db.connect(reuse_if_open=True)
-        args = (_LOCK_NAMESPACE, int(conversation_id) % 2**31)
-        db.execute_sql("SELECT pg_advisory_lock(%s, %s)", args)
-        try:
-            yield
-        finally:
-            db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", args)
-    else:
-        with _local_locks_guard:
-            lock = _local_locks[int(conversation_id)]
-        with lock:
-            yield
+def _process_lock(conversation_id: int):
+    with _local_locks_guard:
+        lock = _local_locks[int(conversation_id)]
+    with lock:
+        yield
 
 
 def check_body(body, has_attachments: bool, field: str = "body") -> str:
@@ -88,51 +114,153 @@ def _check_client_id(client_id) -> str:
     return client_id
 
 
-def _next_seq(conversation_id: int, ts: dt.datetime) -> int:
-    """SQLite: take the next seq (the ``BEGIN IMMEDIATE`` transaction holds the write lock)."""
-    Conversation.update(last_seq=Conversation.last_seq + 1, last_message_at=ts, updated_at=ts).where(
-        Conversation.id == conversation_id).execute()
-    return Conversation.select(Conversation.last_seq).where(Conversation.id == conversation_id).scalar()
+# --- who is in the conversation now ----------------------------------------------------------
+def _class_audience(class_id: int) -> tuple[list[int], set[int]]:
+    """A class channel's members now in one query: its teachers (homeroom first, then subject
+    teachers) and the guardians of its students who are not its teachers (as
+    ``conversations.members_and_teachers``, which takes three)."""
+    homeroom = (SchoolClass.select(SchoolClass.homeroom_teacher, pw.Value(0), pw.Value(0))
+                .where((SchoolClass.id == class_id) & SchoolClass.homeroom_teacher.is_null(False)))
+    subject = (ClassTeacher.select(ClassTeacher.teacher, pw.Value(1), ClassTeacher.id)
+               .where(ClassTeacher.school_class == class_id))
+    guardians = (StudentGuardian.select(StudentGuardian.guardian, pw.Value(2), pw.Value(0))
+                 .join(Student, on=(StudentGuardian.student == Student.id)).where(Student.school_class == class_id))
+    rows = sorted((homeroom + subject + guardians).tuples(), key=lambda r: (r[1], r[2], r[0]))
+    teachers = list(dict.fromkeys(u for u, kind, _ in rows if kind < 2))
+    teacher_set = set(teachers)
+    guardian_ids = sorted({u for u, kind, _ in rows if kind == 2} - teacher_set)
+    return teachers + guardian_ids, teacher_set
 
 
-_PG_INSERT = None
+def audience_of(conv: Conversation) -> tuple[list[int], set[int]]:
+    """Everyone in the conversation now, and which of them are teachers: one query."""
+    if conv.kind == "class":
+        return _class_audience(conv.school_class_id)
+    people = policy.direct_members([conv.id])[conv.id]
+    return [u for u, _ in people], {u for u, role in people if role == "teacher"}
 
 
-def _insert_message_pg(conversation_id: int, user_id: int, client_id: str, body: str, ts: dt.datetime) -> Message:
-    """PostgreSQL: take the next seq and insert the message in one statement.
+# --- storing in seq order ----------------------------------------------------------------------
+def _lock_key(conversation_id: int) -> tuple[int, int]:
+    return _LOCK_NAMESPACE, int(conversation_id) % 2**31
 
-    The ``UPDATE … RETURNING`` row-locks the conversation (as ``SELECT … FOR UPDATE`` would) until
-    the statement's transaction ends; if the insert fails (a ``client_id`` sent before), the
-    increment is undone with it.
-    """
-    global _PG_INSERT
-    if _PG_INSERT is None:
-        conv, msg = Conversation._meta.table_name, Message._meta.table_name
-        _PG_INSERT = (
-            f'WITH next AS (UPDATE "{conv}" SET last_seq = last_seq + 1, last_message_at = %s, updated_at = %s '
-            f'WHERE id = %s RETURNING last_seq) '
+
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg_sql(name: str) -> str:
+    if not _PG_SQL:
+        conv, msg, mark = (Conversation._meta.table_name, Message._meta.table_name, ReadMark._meta.table_name)
+        _PG_SQL["insert"] = (
+            f'WITH lock AS (SELECT pg_advisory_lock(%s, %s)), '
+            f'next AS (UPDATE "{conv}" SET last_seq = last_seq + 1, last_message_at = %s, updated_at = %s '
+            f'FROM lock WHERE id = %s RETURNING last_seq) '
             f'INSERT INTO "{msg}" (conversation_id, seq, sender_id, client_id, body, created_at) '
             f'SELECT %s, next.last_seq, %s, %s, %s, %s FROM next RETURNING id, seq')
-    row = db.execute_sql(_PG_INSERT, (ts, ts, conversation_id, conversation_id, user_id, client_id, body,
-                                      ts)).fetchone()
+        _PG_SQL["release"] = (
+            f'WITH unlock AS (SELECT pg_advisory_unlock(%s, %s)) '
+            f'INSERT INTO "{mark}" (conversation_id, user_id, up_to_seq, updated_at) '
+            f'SELECT %s, %s, %s, %s FROM unlock '
+            f'ON CONFLICT (conversation_id, user_id) DO UPDATE SET '
+            f'up_to_seq = GREATEST("{mark}".up_to_seq, EXCLUDED.up_to_seq), updated_at = EXCLUDED.updated_at')
+    return _PG_SQL[name]
+
+
+def _insert_locked_pg(conversation_id: int, user_id: int, client_id: str, body: str, ts: dt.datetime) -> Message:
+    """PostgreSQL: take the conversation's advisory lock, the next seq and insert, in one statement."""
+    row = db.execute_sql(_pg_sql("insert"), (*_lock_key(conversation_id), ts, ts, conversation_id, conversation_id,
+                                             user_id, client_id, body, ts)).fetchone()
     if row is None:
         raise NotFound("No such conversation.")
     return Message(id=row[0], conversation=conversation_id, seq=row[1], sender=user_id, client_id=client_id,
                    body=body, created_at=ts)
 
 
+def _release_pg(conversation_id: int, read_mark: tuple | None) -> None:
+    """Release the advisory lock; with ``read_mark`` ``(user_id, seq, ts)``, advance it in the same statement."""
+    key = _lock_key(conversation_id)
+    try:
+        if read_mark is None:
+            db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", key)
+        else:
+            db.execute_sql(_pg_sql("release"), (*key, conversation_id, *read_mark))
+        return
+    except Exception:  # noqa: BLE001 - the message is stored and published: never fail the send here
+        log.warning("releasing a conversation lock failed; trying again", exc_info=True)
+    try:  # (the unlock ran and the upsert failed, or nothing ran: an unlock of a free lock is a no-op)
+        db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", key)
+    except Exception:  # noqa: BLE001 - the session is unusable: close it, its locks go with it
+        log.exception("could not release a conversation lock: connection closed")
+        closer = getattr(db.obj, "manual_close", None)
+        closer() if closer is not None else db.close()
+        return
+    if read_mark is not None:
+        advance_read(conversation_id, *read_mark)
+
+
+def _insert_sqlite(conversation_id: int, user_id: int, client_id: str, body: str, ts: dt.datetime) -> Message:
+    """SQLite, in a ``BEGIN IMMEDIATE`` transaction (it holds the write lock): the next seq, then the insert."""
+    seq = db.execute_sql(
+        f'UPDATE "{Conversation._meta.table_name}" SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? '
+        f'WHERE id = ? RETURNING last_seq', (ts, ts, conversation_id)).fetchone()
+    if seq is None:
+        raise NotFound("No such conversation.")
+    return Message.create(conversation=conversation_id, seq=seq[0], sender=user_id, client_id=client_id, body=body,
+                          created_at=ts)
+
+
 def _find_sent(user_id: int, client_id: str) -> Message | None:
     return Message.get_or_none((Message.sender == user_id) & (Message.client_id == client_id))
 
 
+def _store(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids: list[int],
+           ts: dt.datetime) -> tuple[Message | None, list[Attachment], Message | None]:
+    """Inside the critical section: ``(message, its attachments, None)``, or ``(None, [], the message
+    sent before with this client_id)``."""
+    atts: list[Attachment] = []
+    try:
+        if is_postgres() and not attachment_ids:  # the common case: one statement, its own transaction
+            return _insert_locked_pg(conv_id, user_id, client_id, body, ts), atts, None
+        with write_transaction():
+            if attachment_ids:
+                atts = claimable(user_id, attachment_ids)
+            insert = _insert_locked_pg if is_postgres() else _insert_sqlite
+            msg = insert(conv_id, user_id, client_id, body, ts)
+            if atts:
+                Attachment.update(message=msg.id).where(Attachment.id.in_([a.id for a in atts])).execute()
+        return msg, atts, None
+    except pw.IntegrityError:
+        # (sender, client_id) is taken: a concurrent send of the same message won (the seq increment
+        # rolled back with this statement)
+        existing = _find_sent(user_id, client_id)
+        if existing is None:
+            raise
+        return None, [], existing
+
+
+# --- sending -----------------------------------------------------------------------------------
+def send(user_id: int, conversation_id, client_id, body, attachment_ids: Iterable[int] = ()) -> tuple[dict, bool]:
+    """``send_message`` for a conversation named by a client: 404 unless the caller is in it now.
+
+    Membership is read with the audience (one query for both; the same roster relations as
+    ``conversations.conversation_for``)."""
+    conv = Conversation.get_or_none(Conversation.id == int(conversation_id)) if policy.valid_id(conversation_id) else None
+    audience = audience_of(conv) if conv is not None else ([], set())
+    if user_id not in audience[0]:
+        raise NotFound("No such conversation.")
+    return send_message(user_id, conv, client_id, body, attachment_ids, audience=audience)
+
+
 def send_message(user_id: int, conv: Conversation, client_id, body, attachment_ids: Iterable[int] = (),
-                 when: dt.datetime | None = None) -> tuple[dict, bool]:
+                 when: dt.datetime | None = None,
+                 audience: tuple[list[int], set[int]] | None = None) -> tuple[dict, bool]:
     """Store a message (idempotent by ``(sender, client_id)``), emit ``message:new`` to the
-    conversation's current members and ask for a push to those who are not connected.
+    conversation's current members and have the ones not connected pushed.
 
     Returns ``(message view, created)``; ``created`` is False when this ``client_id`` was sent before.
-    The caller must be a member (``conversation_for``). Each sender has ``message_rate_limit``
-    (HTTP and sockets together): over it, ``RateLimited`` (429 with ``Retry-After``), nothing stored.
+    The caller must be a member (``send`` checks it; ``audience``: its ``audience_of(conv)``). Each
+    sender has ``message_rate_limit`` (HTTP and sockets together): over it, ``RateLimited`` (429
+    with ``Retry-After``), nothing stored.
     """
     client_id = _check_client_id(client_id)
     attachment_ids = list(dict.fromkeys(int(a) for a in (attachment_ids or [])))
@@ -142,76 +270,81 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
     policy.require_may_post(user_id, conv)
     ratelimit.hit("message-send", f"user:{user_id}", current_app.config["LIENLAC"].message_rate_limit)
     ts = when or now()
-    members, teachers = members_and_teachers(conv)  # read before the critical section, kept short
+    members, teachers = audience if audience is not None else audience_of(conv)
     # a resend is caught by the unique (sender, client_id) index; with files, look first (they are taken)
-    existing, msg, atts = (_find_sent(user_id, client_id) if attachment_ids else None), None, []
+    existing, msg, view = (_find_sent(user_id, client_id) if attachment_ids else None), None, None
     if existing is None:
-        # Critical section, per conversation: transaction (seq, insert) + emit. Kept short on purpose.
-        with conversation_lock(conv.id):
-            try:
-                if is_postgres() and not attachment_ids:
-                    # the common case in one statement (its own transaction): one round trip
-                    msg = _insert_message_pg(conv.id, user_id, client_id, body, ts)
-                else:
-                    with write_transaction():
-                        if attachment_ids:
-                            atts = claimable(user_id, attachment_ids)
-                        if is_postgres():
-                            msg = _insert_message_pg(conv.id, user_id, client_id, body, ts)
-                        else:
-                            seq = _next_seq(conv.id, ts)
-                            msg = Message.create(conversation=conv.id, seq=seq, sender=user_id,
-                                                 client_id=client_id, body=body, created_at=ts)
-                        if atts:
-                            Attachment.update(message=msg.id).where(
-                                Attachment.id.in_([a.id for a in atts])).execute()
-            except pw.IntegrityError:
-                # (sender, client_id) is taken: a concurrent send of the same message won (the seq
-                # increment rolled back with this transaction)
-                msg, existing = None, _find_sent(user_id, client_id)
-                if existing is None:
-                    raise
-            if msg is not None:
-                view = message_view(msg, atts)
-                deliver(members, "message:new", {"message": message_payload(view)}, ordered=True)
+        msg, view, existing = _store_and_publish(conv.id, user_id, client_id, body, attachment_ids, ts, members)
     if existing is not None:
         if existing.conversation_id != conv.id:
             raise Conflict("This client_id was already used for another conversation.",
                            fields={"client_id": ["Already used in another conversation."]})
         return message_view(existing), False
-    advance_read(conv.id, user_id, msg.seq, ts)  # one has read what one writes (outside the critical section)
-    view["notice"] = _after_send(conv, msg, user_id, ts, teachers)
+    view["notice"] = _after_send(conv, msg, user_id, ts, members, teachers)
     return view, True
 
 
-def _after_send(conv: Conversation, msg: Message, sender_id: int, ts: dt.datetime,
+def _store_and_publish(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids: list[int],
+                       ts: dt.datetime, members: list[int]) -> tuple[Message | None, dict | None, Message | None]:
+    """The critical section: seq, insert, ordered publish; then the sender's read mark (after the release)."""
+    if not is_postgres():
+        with _process_lock(conv_id):
+            msg, atts, existing = _store(conv_id, user_id, client_id, body, attachment_ids, ts)
+            view = _publish(msg, atts, members) if msg is not None else None
+        if msg is not None:
+            advance_read(conv_id, user_id, msg.seq, ts)  # one has read what one writes
+        return msg, view, existing
+    db.connect(reuse_if_open=True)
+    msg = view = existing = None
+    try:
+        msg, atts, existing = _store(conv_id, user_id, client_id, body, attachment_ids, ts)
+        if msg is not None:
+            view = _publish(msg, atts, members)
+    finally:  # (the lock was taken by the insert statement, even one that failed on client_id)
+        _release_pg(conv_id, (user_id, msg.seq, ts) if msg is not None else None)
+    return msg, view, existing
+
+
+def _publish(msg: Message, atts: list[Attachment], members: list[int]) -> dict:
+    view = message_view(msg, atts)
+    deliver(members, "message:new", {"message": message_payload(view)}, ordered=True)
+    return view
+
+
+def _after_send(conv: Conversation, msg: Message, sender_id: int, ts: dt.datetime, members: list[int],
                 teachers: set[int]) -> dict | None:
-    """Office hours now (the sender's note); pushes in a job. Never fails the send: the message
-    is stored and delivered already."""
+    """Office hours now (the sender's note); a push job only for the recipients not connected now.
+    Never fails the send: the message is stored and delivered already."""
     try:
         silent_for, notice = set(), None
-        if sender_id not in teachers:
+        if sender_id not in teachers and teachers:
             silent_for, notice = outside_hours(conv, sorted(teachers), ts)
-        jobs.enqueue("messaging.jobs.push_new_message", msg.id, sorted(silent_for), queue="high",
-                     job_id=f"message-push-{msg.id}", retry=(2, [5, 30]))
+        recipients = [u for u in members if u != sender_id]
+        online = presence.online_users(recipients)
+        offline = [u for u in recipients if u not in online]
+        if offline:
+            jobs.enqueue("messaging.jobs.push_new_message", msg.id, sorted(silent_for & set(offline)), offline,
+                         queue="high", job_id=f"message-push-{msg.id}", retry=(2, [5, 30]))
         return notice
     except Exception:  # noqa: BLE001 - logged; the message itself is safe
         log.exception("after-send steps failed", extra={"event": "message:new"})
         return None
 
 
-def push_new_message(message_id: int, silent_for: Iterable[int] = ()) -> int:
-    """Ask ``notifications`` for a push to the members who have no socket open now (members now:
-    someone who left the roster since the message was sent gets nothing).
+def push_new_message(message_id: int, silent_for: Iterable[int] = (), user_ids: Iterable[int] | None = None) -> int:
+    """Ask ``notifications`` for a push to the members who have no socket open now.
 
-    Runs as a job (``messaging.jobs.push_new_message``) so the send path stays short. ``silent_for``:
-    teachers outside their office hours. Returns how many people were asked to be pushed.
+    ``user_ids``: the recipients who were offline when it was sent (None: every member). Checked
+    again now: someone who left the roster since the message was sent, or who has connected since,
+    gets nothing. Runs as a job (``messaging.jobs.push_new_message``). ``silent_for``: teachers
+    outside their office hours. Returns how many people were asked to be pushed.
     """
     msg = Message.get_or_none(Message.id == message_id)
     if msg is None or msg.deleted_at is not None:
         return 0
     conv = Conversation.get_by_id(msg.conversation_id)
-    recipients = [u for u in member_ids(conv) if u != msg.sender_id]
+    wanted = None if user_ids is None else {int(u) for u in user_ids}
+    recipients = [u for u in audience_of(conv)[0] if u != msg.sender_id and (wanted is None or u in wanted)]
     online = presence.online_users(recipients)
     offline = [u for u in recipients if u not in online]
     if offline:
