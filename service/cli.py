@@ -25,6 +25,7 @@ def _maybe_patch_gevent(argv=None) -> None:
 _maybe_patch_gevent()  # at import time, before click, redis, psycopg2 or threading-based code loads
 
 import json  # noqa: E402
+import uuid  # noqa: E402
 
 import click  # noqa: E402
 
@@ -71,7 +72,7 @@ def worker(burst, simple, queue_names, name):
     """Run an RQ worker (with RQ's scheduler: retries and scheduled jobs) on the job queues."""
     from rq import SimpleWorker, Worker
 
-    from . import jobs
+    from . import jobs, rqworker
 
     app = _app()
     if jobs.redis_connection() is None:
@@ -84,11 +85,15 @@ def worker(burst, simple, queue_names, name):
         queues.sort(key=lambda q: queue_names.index(q.name))
     cls = SimpleWorker if simple else Worker
     config = app.config["LIENLAC"]
-    with app.app_context():
-        w = cls(queues, connection=jobs.redis_connection(), name=name,
-                maintenance_interval=config.rq_maintenance_interval,
-                job_monitoring_interval=config.rq_monitor_interval)
-        w.work(burst=burst, with_scheduler=True, logging_level=config.log_level)
+    name = name or uuid.uuid4().hex  # the same name when a Redis outage makes it start again
+
+    def make_worker():
+        return cls(queues, connection=jobs.redis_connection(), name=name,
+                   maintenance_interval=config.rq_maintenance_interval,
+                   job_monitoring_interval=config.rq_monitor_interval)
+
+    with app.app_context():  # a Redis outage does not end it: it waits, recovers and goes on
+        rqworker.run(make_worker, jobs.redis_connection(), burst=burst, logging_level=config.log_level)
 
 
 @cli.command()
