@@ -184,7 +184,7 @@ def _queries(fn):
 
 
 def test_the_week_view_takes_a_fixed_number_of_queries(client, make, timetabled):
-    """Whatever the week holds: the bearer token's checks (2: user, revoked session), access (1), the
+    """Whatever the week holds, on a warm session (authentication cached: no statement): access (1), the
     school's timezone (1, cached afterwards), the periods with terms and names (1), the changes (1)."""
     from schedules.logic import common
 
@@ -210,7 +210,7 @@ def test_the_week_view_takes_a_fixed_number_of_queries(client, make, timetabled)
     large = _queries(fetch)
     assert large == small == 4  # authentication is cached per process: a warm session sends no statement
     assert _queries(lambda: client.get(f"{API}/students/{w.alice.id}/timetable?week=2026-W48",
-                                       headers=headers)) == 5  # the timezone from the cache
+                                       headers=headers)) == 3  # the timezone from the cache
 
 
 def test_timetable_for_day_matches_the_week(client, make, timetabled):
