@@ -24,6 +24,7 @@ from service import permissions
 from service.roster import queries as roster_queries
 from service.accounts.models import User
 from service.errors import Forbidden, NotFound
+from service.prepared import Prepared, any_of
 
 from .limits import EDIT_WINDOW
 from .models import Attachment, Conversation, Message, Participant
@@ -43,12 +44,15 @@ def _relations():
     return permissions.student_relation_exprs(Participant.user, Conversation.student)
 
 
-def _direct_members_query(conversation_ids: list[int], *columns):
+def _direct_members_query(conversation_ids, *columns):
+    """The current members of direct conversations: ``conversation_ids`` a list, or a parameter of
+    a prepared query (a list of ids either way)."""
     guardian, teacher = _relations()
+    wanted = (Participant.conversation.in_(conversation_ids) if isinstance(conversation_ids, list)
+              else any_of(Participant.conversation, conversation_ids))
     return (Participant.select(Participant.conversation, Participant.user, teacher.alias("is_teacher"), *columns)
             .join(Conversation, on=(Participant.conversation == Conversation.id))
-            .where(Participant.conversation.in_(conversation_ids) & (Conversation.kind == "direct")
-                   & (guardian | teacher))
+            .where(wanted & (Conversation.kind == "direct") & (guardian | teacher))
             .order_by(Participant.id))
 
 
@@ -63,14 +67,20 @@ def direct_members(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int,
     return out
 
 
+def _direct_members_named(p):
+    return (_direct_members_query(p.ids, User.name.alias("user_name"))
+            .join_from(Participant, User, on=(User.id == Participant.user)).tuples())
+
+
+_DIRECT_MEMBERS_NAMED = Prepared("direct_members_named", _direct_members_named)
+
+
 def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
     """As ``direct_members``, with each member's name: ``(user_id, role, name)`` (one query)."""
     ids = sorted({int(c) for c in conversation_ids})
     out: dict[int, list[tuple[int, str, str]]] = {c: [] for c in ids}
     if ids:
-        query = _direct_members_query(ids, User.name.alias("user_name")).join_from(
-            Participant, User, on=(User.id == Participant.user))
-        for conversation_id, user_id, is_teacher, name in query.tuples():
+        for conversation_id, user_id, is_teacher, name in _DIRECT_MEMBERS_NAMED.run(ids=ids):
             out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian", name))
     return out
 

@@ -15,6 +15,7 @@ from peewee import fn
 from service.db import db, utcnow, write_transaction
 from service.errors import NotFound, ValidationError
 from service.pagination import decode_cursor, encode_cursor
+from service.prepared import Prepared, any_of
 from service.roster import logic as roster
 from service.roster import queries as roster_queries
 from service.roster.models import Student
@@ -33,13 +34,19 @@ def member_class_ids(user_id: int) -> list[int]:
     return sorted({row[0] for row in roster_queries.member_class_ids_query(user_id).tuples()})
 
 
+def _missing_channels(p):
+    classes = roster_queries.member_class_ids_query(p.user).alias("mc")
+    return (Conversation.select(classes.c.id).from_(classes)
+            .join(Conversation, pw.JOIN.LEFT_OUTER, on=(Conversation.school_class == classes.c.id))
+            .where(Conversation.id.is_null()).tuples())
+
+
+_MISSING_CHANNELS = Prepared("missing_channels", _missing_channels)
+
+
 def _ensure_member_channels(user_id: int) -> None:
     """Create the channels of the user's classes that have none yet (one query when all exist)."""
-    classes = roster_queries.member_class_ids_query(user_id).alias("mc")
-    missing = (Conversation.select(classes.c.id).from_(classes)
-               .join(Conversation, pw.JOIN.LEFT_OUTER, on=(Conversation.school_class == classes.c.id))
-               .where(Conversation.id.is_null()))
-    ids = [row[0] for row in missing.tuples()]
+    ids = [row[0] for row in _MISSING_CHANNELS.run(user=int(user_id))]
     if ids:
         ensure_class_conversations(ids)
 
@@ -179,76 +186,108 @@ def update_conversation(user_id: int, conv: Conversation, changes: dict) -> Conv
 
 
 # --- reading conversations --------------------------------------------------------------------
-def _annotated(user_id: int):
-    """Conversations with what their list entry needs, in the one query of the page: the last
-    message (``last``), the caller's unread count (``unread_n``: others' messages after the caller's
-    read mark, deleted ones aside) and the student's name (``student_name``)."""
+_LAST_COLUMNS = ("id", "seq", "sender", "client_id", "body", "created_at", "edited_at", "deleted_at")
+
+
+def _annotated(user_id):
+    """Conversations with what their list entry needs, in the one query of the page, as dicts: the
+    conversation's columns, its last message's (``last_*``), the caller's unread count
+    (``unread_n``: others' messages after the caller's read mark, deleted ones aside) and the
+    student's name (``student_name``). Plain rows, not models: the page's hot loop."""
     last, counted, mark = Message.alias("last"), Message.alias("counted"), ReadMark.alias("mark")
     unread = (counted.select(fn.COUNT(counted.id))
               .where((counted.conversation == Conversation.id) & (counted.sender != user_id)
                      & counted.deleted_at.is_null() & (counted.seq > fn.COALESCE(mark.up_to_seq, 0))))
     student_name = Student.select(Student.name).where(Student.id == Conversation.student)
-    return (Conversation.select(Conversation, last, unread.alias("unread_n"), student_name.alias("student_name"))
-            .join_from(Conversation, last, pw.JOIN.LEFT_OUTER, attr="last",
+    return (Conversation.select(Conversation.id, Conversation.kind, Conversation.title, Conversation.student,
+                                Conversation.school_class, Conversation.announcement_only, Conversation.last_seq,
+                                Conversation.updated_at, Conversation.created_at,
+                                *(getattr(last, c).alias(f"last_{c}") for c in _LAST_COLUMNS),
+                                unread.alias("unread_n"), student_name.alias("student_name"))
+            .join_from(Conversation, last, pw.JOIN.LEFT_OUTER,
                        on=((last.conversation == Conversation.id) & (last.seq == Conversation.last_seq)))
-            .join_from(Conversation, mark, pw.JOIN.LEFT_OUTER, attr="mark",
-                       on=((mark.conversation == Conversation.id) & (mark.user == user_id))))
+            .join_from(Conversation, mark, pw.JOIN.LEFT_OUTER,
+                       on=((mark.conversation == Conversation.id) & (mark.user == user_id)))
+            .dicts())
 
 
-def conversation_views(user_id: int, convs: list[Conversation]) -> list[dict]:
+_BY_IDS = Prepared("conversations_annotated", lambda p: _annotated(p.user).where(any_of(Conversation.id, p.ids)))
+
+
+def _last_message(row: dict):
+    """The row's last message as ``message_views`` takes it (None before the first message)."""
+    if row["last_id"] is None:
+        return None
+    return Message(conversation=row["id"], **{c: row[f"last_{c}"] for c in _LAST_COLUMNS})
+
+
+def conversation_views(user_id: int, convs: list) -> list[dict]:
     """What a member sees of each conversation: title, participants (names, never phone numbers),
-    last message and unread count. A constant number of queries for the whole page: the page
-    itself (``_annotated``; re-read here for conversations loaded otherwise), the last messages'
-    attachments, the direct conversations' members and the class channels' members."""
+    last message and unread count. ``convs``: the page's rows (``_annotated``), or conversations
+    loaded otherwise (re-read here). A constant number of queries for the whole page: the page
+    itself, the last messages' attachments, the direct conversations' members and the class
+    channels' members."""
     if not convs:
         return []
-    if not all(hasattr(c, "unread_n") for c in convs):
-        by_id = {c.id: c for c in _annotated(user_id).where(Conversation.id.in_([c.id for c in convs]))}
+    if not all(isinstance(c, dict) for c in convs):
+        by_id = {r["id"]: r for r in _BY_IDS.run(user=int(user_id), ids=[c.id for c in convs])}
         convs = [by_id[c.id] for c in convs]
-    last = {c.id: c.last for c in convs if getattr(c, "last", None) is not None and c.last.id is not None}
+    last = {c["id"]: m for c in convs if (m := _last_message(c)) is not None}
     last_views = dict(zip(last.keys(), message_views(list(last.values()))))
-    direct = [c.id for c in convs if c.kind == "direct"]
+    direct = [c["id"] for c in convs if c["kind"] == "direct"]
     people_of = policy.direct_members_named(direct) if direct else {}
-    by_class = roster_queries.class_members_named(c.school_class_id for c in convs if c.kind == "class")
+    by_class = roster_queries.class_members_named(c["school_class"] for c in convs if c["kind"] == "class")
     for conv in convs:
-        if conv.kind == "class":
-            people_of[conv.id] = by_class[conv.school_class_id]
+        if conv["kind"] == "class":
+            people_of[conv["id"]] = by_class[conv["school_class"]]
     out = []
     for conv in convs:
-        participants = [{"id": u, "name": name, "role": role} for u, role, name in people_of[conv.id]]
-        if conv.kind == "class":
-            title = conv.title
+        participants = [{"id": u, "name": name, "role": role} for u, role, name in people_of[conv["id"]]]
+        if conv["kind"] == "class":
+            title = conv["title"]
         else:
             others = [p["name"] for p in participants if p["id"] != user_id]
             if not others:
                 others = [p["name"] for p in participants if p["id"] == user_id][:1] or [""]
-            title = f"{', '.join(others)} · {getattr(conv, 'student_name', None) or ''}"
-        out.append({"id": conv.id, "kind": conv.kind, "title": title, "student_id": conv.student_id,
-                    "class_id": conv.school_class_id, "announcement_only": conv.announcement_only,
-                    "participants": participants, "last_message": last_views.get(conv.id),
-                    "unread_count": conv.unread_n or 0, "last_seq": conv.last_seq,
-                    "updated_at": conv.updated_at, "created_at": conv.created_at})
+            title = f"{', '.join(others)} · {conv['student_name'] or ''}"
+        out.append({"id": conv["id"], "kind": conv["kind"], "title": title, "student_id": conv["student"],
+                    "class_id": conv["school_class"], "announcement_only": conv["announcement_only"],
+                    "participants": participants, "last_message": last_views.get(conv["id"]),
+                    "unread_count": conv["unread_n"] or 0, "last_seq": conv["last_seq"],
+                    "updated_at": conv["updated_at"], "created_at": conv["created_at"]})
     return out
+
+
+def _page_query(p, after_cursor: bool):
+    query = _annotated(p.user).where(Conversation.id.in_(policy.direct_conversations_of(p.user))
+                                     | Conversation.school_class.in_(roster_queries.member_class_ids_query(p.user)))
+    if after_cursor:
+        query = query.where((Conversation.updated_at < p.at) | ((Conversation.updated_at == p.at)
+                                                               & (Conversation.id < p.last_id)))
+    return query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(p.limit)
+
+
+# the page of the list, first and next (membership as subqueries: the direct conversations the
+# caller is in now, ``policy.direct_conversations_of``, and the channels of the caller's classes now)
+_FIRST_PAGE = Prepared("conversation_page", lambda p: _page_query(p, False))
+_NEXT_PAGE = Prepared("conversation_page_after", lambda p: _page_query(p, True))
 
 
 def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None) -> dict:
     """The caller's conversations, most recently active first: the page in one query, whatever the
-    number of conversations (membership as subqueries: the direct conversations the caller is in
-    now, ``policy.direct_conversations_of``, and the channels of the caller's classes now)."""
+    number of conversations."""
+    user_id = int(user_id)
     _ensure_member_channels(user_id)
-    mine = policy.direct_conversations_of(user_id)
-    query = _annotated(user_id).where(Conversation.id.in_(mine) | Conversation.school_class.in_(
-        roster_queries.member_class_ids_query(user_id)))
     position = decode_cursor(cursor)
     if position is not None:
         try:
             at, last_id = dt.datetime.fromisoformat(position[0]), int(position[1])
         except (TypeError, ValueError, IndexError, KeyError):
             raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]}) from None
-        query = query.where((Conversation.updated_at < at)
-                            | ((Conversation.updated_at == at) & (Conversation.id < last_id)))
-    rows = list(query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1))
+        rows = _NEXT_PAGE.run(user=user_id, at=at, last_id=last_id, limit=limit + 1)
+    else:
+        rows = _FIRST_PAGE.run(user=user_id, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1].updated_at.isoformat(), rows[-1].id]) if more else None
+    next_cursor = encode_cursor([rows[-1]["updated_at"].isoformat(), rows[-1]["id"]]) if more else None
     return {"items": conversation_views(user_id, rows), "next_cursor": next_cursor}

@@ -5,16 +5,20 @@ import collections
 
 from service.errors import ValidationError
 from service.pagination import decode_cursor, encode_cursor
+from service.prepared import Prepared, any_of
 
 from .. import storage as storage_mod
 from ..models import Attachment, Conversation, Message
 
 
+_ATTACHMENTS = Prepared("attachments_of_messages", lambda p: Attachment.select().where(
+    any_of(Attachment.message, p.ids) & Attachment.deleted_at.is_null()).order_by(Attachment.id))
+
+
 def _attachments_by_message(message_ids: list[int]) -> dict[int, list[Attachment]]:
     out: dict[int, list[Attachment]] = collections.defaultdict(list)
     if message_ids:
-        for att in (Attachment.select().where(Attachment.message.in_(message_ids) & Attachment.deleted_at.is_null())
-                    .order_by(Attachment.id)):
+        for att in _ATTACHMENTS.run(ids=[int(m) for m in message_ids]):
             out[att.message_id].append(att)
     return out
 

@@ -12,6 +12,7 @@ from typing import Iterable
 import peewee as pw
 
 from ..accounts.models import User
+from ..prepared import Prepared, any_of
 from .models import (STAFF_ROLES, ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
                      Term)
 
@@ -144,6 +145,21 @@ def member_class_ids_query(user_id: int):
             .where((StudentGuardian.guardian == user_id) & Student.school_class.is_null(False)))
 
 
+def _class_members_named(p):
+    homeroom = (SchoolClass.select(SchoolClass.id.alias("class_id"), pw.Value(0).alias("rank"),
+                                   pw.Value(0).alias("pos"), User.id.alias("user_id"), User.name.alias("name"))
+                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(any_of(SchoolClass.id, p.ids)))
+    subject = (ClassTeacher.select(ClassTeacher.school_class, pw.Value(1), ClassTeacher.id, User.id, User.name)
+               .join(User, on=(User.id == ClassTeacher.teacher)).where(any_of(ClassTeacher.school_class, p.ids)))
+    guardians = (StudentGuardian.select(Student.school_class, pw.Value(2), User.id, User.id, User.name).distinct()
+                 .join(Student, on=(StudentGuardian.student == Student.id))
+                 .join(User, on=(User.id == StudentGuardian.guardian)).where(any_of(Student.school_class, p.ids)))
+    return (homeroom + subject + guardians).tuples()  # UNION ALL
+
+
+_CLASS_MEMBERS_NAMED = Prepared("class_members_named", _class_members_named)
+
+
 def class_members_named(class_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
     """``{class_id: [(user_id, "teacher"|"guardian", name)]}``: as ``logic.class_members`` (the
     homeroom teacher first, then subject teachers, then the guardians of its students who are not
@@ -151,15 +167,7 @@ def class_members_named(class_ids: Iterable[int]) -> dict[int, list[tuple[int, s
     ids = sorted({int(c) for c in class_ids})
     if not ids:
         return {}
-    homeroom = (SchoolClass.select(SchoolClass.id.alias("class_id"), pw.Value(0).alias("rank"),
-                                   pw.Value(0).alias("pos"), User.id.alias("user_id"), User.name.alias("name"))
-                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(SchoolClass.id.in_(ids)))
-    subject = (ClassTeacher.select(ClassTeacher.school_class, pw.Value(1), ClassTeacher.id, User.id, User.name)
-               .join(User, on=(User.id == ClassTeacher.teacher)).where(ClassTeacher.school_class.in_(ids)))
-    guardians = (StudentGuardian.select(Student.school_class, pw.Value(2), User.id, User.id, User.name).distinct()
-                 .join(Student, on=(StudentGuardian.student == Student.id))
-                 .join(User, on=(User.id == StudentGuardian.guardian)).where(Student.school_class.in_(ids)))
-    rows = sorted((homeroom + subject + guardians).tuples())  # UNION ALL; (class, rank, pos) orders each class
+    rows = sorted(_CLASS_MEMBERS_NAMED.run(ids=ids))  # (class, rank, pos) orders each class
     teachers: dict[int, dict[int, str]] = {c: {} for c in ids}
     guardians_of: dict[int, dict[int, str]] = {c: {} for c in ids}
     for class_id, rank, _pos, user_id, name in rows:

@@ -13,7 +13,7 @@ import threading
 
 from service import db as dbmod
 
-_DATA = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+_DATA = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "EXECUTE")  # EXECUTE: a prepared one (service.prepared)
 
 
 class QueryLog:
