@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from service.schemas import ErrorBody, Id, UtcDateTime
+from service.schemas import ErrorBody, FastSchema, Id, UtcDateTime
 
 from .limits import MAX_ATTACHMENTS, MAX_BODY, MAX_CLIENT_ID, MAX_DIRECT_PARTICIPANTS
 
@@ -27,7 +27,7 @@ class MessageNoticeOut(Schema):
     teacher_id = Id(allow_none=True)
 
 
-class MessageOut(Schema):
+class MessageOut(FastSchema):
     id = Id(required=True)
     conversation_id = Id(required=True)
     sender_id = Id(required=True)
@@ -48,7 +48,7 @@ class ConversationParticipantOut(Schema):
     role = fields.String(required=True, validate=validate.OneOf(["teacher", "guardian"]))
 
 
-class ConversationOut(Schema):
+class ConversationOut(FastSchema):
     id = Id(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(["direct", "class"]))
     title = fields.String(required=True)
@@ -64,12 +64,12 @@ class ConversationOut(Schema):
     created_at = UtcDateTime(required=True)
 
 
-class ConversationPage(Schema):
+class ConversationPage(FastSchema):
     items = fields.List(fields.Nested(ConversationOut), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-class MessagePage(Schema):
+class MessagePage(FastSchema):
     items = fields.List(fields.Nested(MessageOut), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
@@ -87,7 +87,7 @@ class MessageReceiptOut(Schema):
     of = fields.Integer(required=True, metadata={"description": "members but the sender"})
 
 
-class ConversationReceiptsOut(Schema):
+class ConversationReceiptsOut(FastSchema):
     conversation_id = Id(required=True)
     member_count = fields.Integer(required=True)
     reads = fields.List(fields.Nested(ReadMarkOut), required=True, metadata={

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.schemas import Id, ListArgs, UtcDateTime, page_schema
+from service.schemas import FastSchema, Id, ListArgs, UtcDateTime, page_schema
 
 CATEGORY_NAMES = ("message", "announcement", "attendance", "grade", "meal", "schedule", "leave")
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM, 00:00-23:59.")
@@ -50,7 +50,7 @@ class InboxArgs(ListArgs):
     unread = fields.Boolean(load_default=False, metadata={"description": "1: unread only"})
 
 
-class UnreadCountOut(Schema):
+class UnreadCountOut(FastSchema):
     unread = fields.Integer(required=True)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from service.schemas import Id, UtcDateTime
+from service.schemas import FastSchema, Id, UtcDateTime
 
 from .logic.common import KINDS
 from .logic.events import KINDS as EVENT_KINDS
@@ -56,7 +56,7 @@ class TimetablePeriodOut(Schema):
     room = fields.String(allow_none=True)
 
 
-class TimetableOut(Schema):
+class TimetableOut(FastSchema):
     class_id = Id(required=True)
     term_id = Id(required=True)
     term = fields.Nested(TimetableTermRef, required=True)
@@ -139,7 +139,7 @@ class TimetableDayOut(Schema):
     periods = fields.List(fields.Nested(TimetableDayPeriodOut), required=True)
 
 
-class TimetableWeekOut(Schema):
+class TimetableWeekOut(FastSchema):
     week = fields.String(required=True)
     student_id = Id(required=True)
     class_id = Id(allow_none=True)

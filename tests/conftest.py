@@ -10,6 +10,9 @@ import os
 import shutil
 import uuid
 
+# Every FastSchema dump is compared with marshmallow's own in the tests (and in the processes they start).
+os.environ.setdefault("LIENLAC_CHECK_FAST_DUMP", "1")
+
 import peewee
 import pytest
 import redis as redis_lib

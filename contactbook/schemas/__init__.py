@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 import nutrition
 import schedules
-from service.schemas import Id, ListArgs, UtcDateTime
+from service.schemas import FastSchema, Id, ListArgs, UtcDateTime
 
 from ..logic.attendance import MAX_NOTE
 from ..logic.checkins import MAX_EVENTS
@@ -219,7 +219,7 @@ class DayPageArgs(Schema):
     date = fields.Date(load_default=None, metadata={"description": "default: today (school time)"})
 
 
-class DayPageOut(Schema):
+class DayPageOut(FastSchema):
     student_id = Id(required=True)
     date = fields.Date(required=True)
     attendance = fields.Nested(AttendanceDayOut, allow_none=True, required=True,

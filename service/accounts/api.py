@@ -10,7 +10,7 @@ from . import logic as accounts
 from ..roster import logic as roster
 from ..roster import queries as roster_queries
 from .logic import login_required
-from ..schemas import ErrorEnvelope, Id
+from ..schemas import ErrorEnvelope, FastSchema, Id
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign in and tokens")
 me_blp = Blueprint("me", __name__, url_prefix="", description="The signed-in user")
@@ -66,7 +66,7 @@ class ChildOut(Schema):
     school_id = Id(required=True)
 
 
-class MeOut(Schema):
+class MeOut(FastSchema):
     id = Id(required=True)
     name = fields.String(required=True)
     phone = fields.String(allow_none=True)
