@@ -5,7 +5,9 @@ import importlib
 import importlib.util
 import logging
 
+import orjson
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 from . import inputs, jobs, realtime
 from .accounts import logic as accounts
@@ -36,6 +38,32 @@ class _Api(Api):
     ERROR_SCHEMA = ErrorEnvelope
 
 
+class JSONProvider(DefaultJSONProvider):
+    """JSON answers through orjson: the same bytes Flask's ``json.dumps`` gives (compact, UTF-8 as it
+    is, keys in their order, dates and dataclasses through Flask's ``default``), several times
+    faster on the large answers of the hot paths (the conversation list is ~30 KB). Whatever orjson
+    refuses (an integer past 64 bits, say) goes through Flask's own encoder."""
+
+    ensure_ascii = False
+    sort_keys = False
+    _OPTIONS = (orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+    def response(self, *args, **kwargs):
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return super().response(*args, **kwargs)
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=self._OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError included
+            return super().response(*args, **kwargs)
+        return self._app.response_class(body, mimetype=self.mimetype)
+
+
+class _Flask(Flask):
+    json_provider_class = JSONProvider
+
+
 class IdConverter(IntegerConverter):
     """``<int:...>`` in routes: ids are BIGINTs, so a larger number answers 404 (not a database overflow)."""
 
@@ -60,7 +88,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     """``web=False`` (worker, CLI): no Socket.IO server, events go out through a write-only emitter."""
     config = config or Config.from_env()
     configure_logging(config.log_level)
-    app = Flask("lienlac")
+    app = _Flask("lienlac")
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(
         LIENLAC=config,
@@ -78,8 +106,6 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
             "security": [{"bearerAuth": []}],
         },
     )
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
     app.extensions["lienlac.sms"] = LogSmsSender()
 
     init_database(config.database_url, config.db_pool_size)
