@@ -9,6 +9,7 @@ traffic is read by a plain Redis subscriber, so nothing on the path is mocked.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import queue
@@ -249,3 +250,94 @@ def test_one_publish_per_message_whatever_the_members(setup, redis_url):
         assert sorted(p["room"]) == sorted(f"user:{u}" for u in member_ids)
     for c in clients.values():  # and each member's socket got each message once
         assert [m["seq"] for m in c.new_messages()] == [1, 2]
+
+
+# --- what runs while the conversation's ordering lock is held ---------------------------------------
+class SendTrace:
+    """The SQL statements and Redis commands this thread sends, in order, with the ordering lock's
+    taking and release: the advisory lock's statements on PostgreSQL, ``sending._process_lock`` on
+    SQLite. Everything still runs for real; the wrappers only write down what passes."""
+
+    def __init__(self, monkeypatch):
+        from messaging.logic import sending
+        from service import db as dbmod
+
+        self.events: list[tuple[str, str]] = []
+        me = threading.get_ident()
+
+        def note(kind, what):
+            if threading.get_ident() == me:
+                self.events.append((kind, what))
+
+        database = dbmod.db.obj
+        run_sql = database.execute_sql
+
+        def execute_sql(sql, params=None):
+            word = sql.lstrip(" (").split(None, 1)[0].upper()
+            if "pg_advisory_lock(" in sql:
+                note("lock", "pg_advisory_lock")
+            if word in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+                note("sql", sql)
+            result = run_sql(sql, params)
+            if "pg_advisory_unlock(" in sql:
+                note("unlock", "pg_advisory_unlock")
+            return result
+
+        monkeypatch.setattr(database, "execute_sql", execute_sql)
+        command = redis_lib.Redis.execute_command
+
+        def execute_command(client, *args, **options):
+            note("redis", str(args[0]).upper())
+            return command(client, *args, **options)
+
+        pipeline = redis_lib.client.Pipeline.execute
+
+        def execute_pipeline(pipe, *args, **kwargs):
+            note("redis", "pipeline " + " ".join(str(c[0][0]).upper() for c in pipe.command_stack))
+            return pipeline(pipe, *args, **kwargs)
+
+        monkeypatch.setattr(redis_lib.Redis, "execute_command", execute_command)
+        monkeypatch.setattr(redis_lib.client.Pipeline, "execute", execute_pipeline)
+        process_lock = sending._process_lock
+
+        @contextlib.contextmanager
+        def traced_lock(conversation_id):
+            with process_lock(conversation_id):
+                note("lock", "process lock")
+                yield
+                note("unlock", "process lock")
+
+        monkeypatch.setattr(sending, "_process_lock", traced_lock)
+
+    def index(self, kind: str, contains: str = "") -> list[int]:
+        return [i for i, (k, what) in enumerate(self.events) if k == kind and contains in what]
+
+
+def test_nothing_avoidable_runs_while_the_ordering_lock_is_held(setup, monkeypatch):
+    s, w = setup, setup.world
+    conv = s.http.post(f"{API}/conversations", headers=s.h(w.g1),
+                       json={"kind": "direct", "student_id": str(w.s1.id), "participant_ids": [str(w.teacher.id)]}).json["id"]
+    s.connect(w.g1)  # the teacher has no socket: the send decides on a push job
+    s.send(w.g1, conv, "khởi động")  # (first-use set-up, e.g. the publisher's connection, out of the way)
+    trace = SendTrace(monkeypatch)
+    msg = s.send(w.g1, conv, "Cô ơi, chiều nay cháu về sớm ạ")
+    monkeypatch.undo()
+    events = trace.events
+    [lock], [unlock] = trace.index("lock"), trace.index("unlock")
+    held = events[lock + 1:unlock]
+    # held: the seq and the insert, and the PUBLISH. (PostgreSQL: the lock is taken by the insert
+    # statement and released by the next one, which then advances the sender's read mark.)
+    assert [what for kind, what in held if kind == "redis"] == ["PUBLISH"], events
+    held_sql = [what for kind, what in held if kind == "sql"]
+    if "pg_advisory_lock(" in events[lock + 1][1]:
+        assert len(held_sql) == 2 and "pg_advisory_unlock(" in held_sql[1], events
+    else:
+        assert [q.split(None, 1)[0] for q in held_sql] == ["UPDATE", "INSERT"], events
+    # before: the audience and the rate limit (one Redis round trip); after: the sender's read mark
+    # (SQLite), office hours, presence (one pipeline), then the push job for the teacher who is away
+    before, after = events[:lock], events[unlock + 1:]
+    assert [what for kind, what in before if kind == "redis"] == ["EVALSHA"], events
+    after_redis = [what for kind, what in after if kind == "redis"]
+    assert after_redis[0] == "pipeline HGETALL", events
+    assert [(q, f, int(a[0])) for q, f, a in s.jobs_in_redis() if int(a[0]) == int(msg["id"])] == [
+        ("high", "messaging.jobs.push_new_message", int(msg["id"]))]
