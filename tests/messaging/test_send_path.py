@@ -125,8 +125,13 @@ def setup(database_url, make_config, redis_url, make, fcm):
         try:
             yield s
         finally:
+            sids = {c.sio.get_sid("/") for c in s.clients if c.sio.connected}  # (the server's sid for "/")
             for c in s.clients:
                 c.close()
+            # the server has handled each disconnect (no socket of this test left in this process's
+            # tables for the next test to find)
+            wait_for(lambda: not sids & set().union(*presence.local_sockets().values()), timeout=10,
+                     message="the server to forget this test's sockets")
 
 
 def run_jobs(setup) -> None:
