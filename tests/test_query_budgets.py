@@ -46,6 +46,10 @@ BUDGETS = {
     # access, timezone, attendance, check-ins, remarks with authors, meal entries, menus, dishes,
     # allergies, periods, changes, announcements (12); staff also read the child's guardians (13)
     "day_page": 13,
+    # a socket connect, authentication included (it is the connect's own work): the session's user and
+    # revoked families when not cached yet (cold), nothing once cached (warm); no conversation is read
+    "connect_cold": 2,
+    "connect": 0,
 }
 
 
@@ -379,3 +383,45 @@ def test_day_page(app, client, day):
     assert len(page["announcements"]) == 7, page["announcements"]
     for s, l in zip(small, large):
         check("day_page", s, l)
+
+
+# --- a socket connect ---------------------------------------------------------------------------------
+def connect_statements(app, token: str, user_id: int) -> tuple[int, int]:
+    """The statements of a Socket.IO connect with ``token``: cold (this process's authentication
+    cache emptied first) and warm (the next one), each a real connect through Flask-SocketIO's test client."""
+    from service.realtime import socketio
+
+    app.extensions["lienlac.session_cache"].clear()
+    counts = []
+    for _ in range(2):
+        with count_queries() as q:
+            sock = socketio.test_client(app, auth={"token": token})
+        assert sock.is_connected()
+        sid = socketio.server.manager.sid_from_eio_sid(sock.eio_sid, "/")
+        rooms = set(socketio.server.manager.get_rooms(sid, "/"))
+        sock.disconnect()
+        print(f"\nconnect: {q}")
+        assert rooms == {sid, f"user:{user_id}"}, rooms  # its own room only, no conversation's
+        counts.append(q.count)
+    return counts[0], counts[1]
+
+
+def test_socket_connect_of_a_teacher_in_3_then_42_conversations(app, client, chats):
+    """Connecting joins the user's own room ``user:<id>`` only: the same statements with 3
+    conversations as with 42 (messaging events reach members through their user rooms)."""
+    c = chats
+    channel = c.channel(c.teacher, c.klass)
+    student, (guardian,) = c.family(c.klass)
+    c.talk(c.open(guardian, student, c.teacher), guardian, c.teacher)
+    c.talk(channel, c.teacher, n=1)
+    token = c.fast.token(c.teacher)
+    assert len(client.get(f"{API}/conversations", headers=c.h(c.teacher)).get_json()["items"]) == 3  # (+ 3B's channel)
+    small = connect_statements(app, token, c.teacher.id)
+
+    for i in range(39):
+        student, guardians = c.family(c.klass if i % 2 else c.klass_b, guardians=1 + i % 2)
+        c.talk(c.open(guardians[0], student, c.teacher, *guardians[1:]), guardians[0], c.teacher, n=2)
+    assert len(client.get(f"{API}/conversations?limit=200", headers=c.h(c.teacher)).get_json()["items"]) == 42
+    large = connect_statements(app, token, c.teacher.id)
+    assert small == large, f"connect: {small} statements (cold, warm) with 3 conversations, {large} with 42"
+    assert large[0] <= BUDGETS["connect_cold"] and large[1] <= BUDGETS["connect"], large

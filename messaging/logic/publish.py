@@ -29,9 +29,15 @@ from service import realtime
 from ..schemas import MessageOut
 
 
+#: one instance for every message: building a schema costs ~10 times its dump (~0.33 ms against
+#: ~0.04 ms here), and ``message:new`` is serialized while the conversation's ordering lock is held.
+#: (A marshmallow 4 schema keeps no state between dumps: safe to share between threads.)
+_MESSAGE_OUT = MessageOut()
+
+
 def message_payload(view: dict) -> dict:
     """The JSON of a message, as sent on sockets."""
-    return MessageOut().dump(view)
+    return _MESSAGE_OUT.dump(view)
 
 
 def _rooms(user_ids: Iterable[int]) -> list[str]:

@@ -448,3 +448,91 @@ def test_roster_change_silences_an_open_socket_on_another_process(cluster):
     assert [d["message"]["body"] for d in gone.received("message:new")] == ["trước"]
     assert gone.received("typing") == [] and witness.received("typing") == []
     assert [d for d in teacher.received("typing") if d["user_id"] == str(leaving.id)] == []
+
+
+# --- 6. one 1:1 conversation, both people sending from both processes at once (issue 13) -----------
+async def _duet(urls: list[str], people: list[tuple[str, str]], conv: str, per_socket: int, resend_over_http) -> dict:
+    """Each person has a socket on each process (4 sockets); all four send ``per_socket`` messages at
+    once. Every third message is sent again with the same client_id right after its acknowledgement,
+    alternately over the same socket and over HTTP on the other process."""
+    received: dict[int, list[dict]] = {}
+    clients = []
+    for i, (token, _name) in enumerate(p for p in people for _ in (0, 1)):
+        client = socketio.AsyncClient(reconnection=False)
+        received[i] = []
+        client.on("message:new", handler=lambda data, i=i: received[i].append(data["message"]))
+        await client.connect(urls[i % 2], auth={"token": token}, transports=["websocket"], wait_timeout=10)
+        clients.append(client)
+    acks: dict[str, list[dict]] = {}
+    errors = []
+
+    async def send(i, client):
+        for n in range(per_socket):
+            client_id = f"duet-{i}-{n}-{uuid.uuid4().hex[:6]}"
+            payload = {"conversation_id": conv, "client_id": client_id, "body": f"{i}:{n}"}
+            answers = [await client.call("message:send", payload, timeout=60)]
+            if n % 3 == 0:  # a retry: the client never saw the ack (or thinks so) and sends again
+                if n % 2 == 0:
+                    answers.append(await client.call("message:send", payload, timeout=60))
+                else:
+                    answers.append(await asyncio.to_thread(resend_over_http, i // 2, 1 - i % 2, client_id, f"{i}:{n}"))
+            for a in answers:
+                if "message" not in a:
+                    errors.append(a)
+            acks[client_id] = [a.get("message") for a in answers]
+
+    await asyncio.gather(*(send(i, c) for i, c in enumerate(clients)))
+    total = len(clients) * per_socket
+    deadline = time.monotonic() + 30
+    while any(len(r) < total for r in received.values()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # a duplicate delivery would have arrived by now
+    await asyncio.gather(*(asyncio.wait_for(c.disconnect(), 5) for c in clients), return_exceptions=True)
+    return {"received": received, "acks": acks, "errors": errors}
+
+
+def test_one_to_one_from_both_processes_at_once_one_order_everywhere(cluster):
+    p = cluster.people
+    with cluster.app.app_context(), connection():  # a family of its own: a fresh conversation
+        student = roster.create_student(p.klass.school_id, "Đỗ Quang Vinh", p.klass.id)
+        guardian = roster.ensure_user(f"+8496{os.getpid() % 1000:03d}0001", "Chị Thảo")
+        roster.link_guardian(student.id, guardian.id, "mother")
+    r = cluster.post(guardian, "/conversations", {"kind": "direct", "student_id": str(student.id),
+                                                   "participant_ids": [str(p.teacher.id)]}, on=1)
+    assert r.status_code == 201, r.text
+    conv = r.json()["id"]
+    users = [guardian, p.teacher]
+
+    def resend_over_http(person, on, client_id, body):
+        r = cluster.post(users[person], f"/conversations/{conv}/messages", {"client_id": client_id, "body": body}, on=on)
+        assert r.status_code == 200, r.text  # the same client_id again: 200 with the stored message
+        return {"message": r.json()}
+
+    per_socket = 30
+    out = asyncio.run(_duet(cluster.urls, [(cluster.token(u), str(u.id)) for u in users], conv, per_socket,
+                            resend_over_http))
+    total = 4 * per_socket
+    assert out["errors"] == []
+    # stored: seq 1..N, no gap, no duplicate, one row per client_id
+    assert cluster.seqs(conv) == list(range(1, total + 1))
+    assert len(out["acks"]) == total
+    for client_id, answers in out["acks"].items():  # a retry answers with the same message
+        assert len({(a["id"], a["seq"], a["client_id"]) for a in answers}) == 1, answers
+    by_seq = {answers[0]["seq"]: answers[0] for answers in out["acks"].values()}
+    assert sorted(by_seq) == list(range(1, total + 1))
+    # delivered: every socket (both people, both processes) got every message once, in seq order
+    expected = [by_seq[s]["id"] for s in range(1, total + 1)]
+    for i, messages in out["received"].items():
+        assert [m["seq"] for m in messages] == list(range(1, total + 1)), f"socket {i}"
+        assert [m["id"] for m in messages] == expected, f"socket {i}"
+    # and history over HTTP, on either process, tells the same order
+    for on in (0, 1):
+        caught, cursor = [], None
+        while True:
+            params = {"after": 0, "limit": 200} if cursor is None else {"cursor": cursor, "limit": 200}
+            page = cluster.get(guardian, f"/conversations/{conv}/messages", on=on, params=params).json()
+            caught += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert [m["id"] for m in caught] == expected
