@@ -80,7 +80,7 @@ def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tupl
     ids = sorted({int(c) for c in conversation_ids})
     out: dict[int, list[tuple[int, str, str]]] = {c: [] for c in ids}
     if ids:
-        for conversation_id, user_id, is_teacher, name in _DIRECT_MEMBERS_NAMED.run(ids=ids):
+        for conversation_id, user_id, is_teacher, name in _DIRECT_MEMBERS_NAMED.raw(ids=ids):
             out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian", name))
     return out
 

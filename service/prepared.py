@@ -144,6 +144,11 @@ class Prepared:
         compiled = self._compile()
         return list(compiled.query._get_cursor_wrapper(self.cursor(**values)))
 
+    def raw(self, **values) -> list[tuple]:
+        """The rows as the driver gives them, without peewee's per-column conversions: for columns
+        both backends return alike (integers, text; a boolean is 0/1 on SQLite)."""
+        return self.cursor(**values).fetchall()
+
 
 def _sqlite_value(value):
     return json.dumps(list(value)) if isinstance(value, (list, tuple, set, frozenset)) else value

@@ -167,7 +167,7 @@ def class_members_named(class_ids: Iterable[int]) -> dict[int, list[tuple[int, s
     ids = sorted({int(c) for c in class_ids})
     if not ids:
         return {}
-    rows = sorted(_CLASS_MEMBERS_NAMED.run(ids=ids))  # (class, rank, pos) orders each class
+    rows = sorted(_CLASS_MEMBERS_NAMED.raw(ids=ids))  # (class, rank, pos) orders each class
     teachers: dict[int, dict[int, str]] = {c: {} for c in ids}
     guardians_of: dict[int, dict[int, str]] = {c: {} for c in ids}
     for class_id, rank, _pos, user_id, name in rows:
