@@ -603,7 +603,6 @@ class _Conn(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
-        self._next()
 
     def _next(self):
         body = next(self.todo, None)
@@ -642,12 +641,15 @@ async def _fire(url: str, bodies: list[bytes], in_flight: int) -> tuple[int, int
             "Content-Type: application/json; charset=UTF-8\r\nContent-Length: ").encode()
     loop = asyncio.get_running_loop()
     todo, tally = iter(bodies), [0, 0]
-    start = time.time()
-    done = []
-    for _ in range(in_flight):
+    conns, done = [], []
+    for _ in range(min(in_flight, len(bodies))):  # connected first, not timed
         future = loop.create_future()
-        await loop.create_connection(lambda f=future: _Conn(head, todo, f, tally), parts.hostname, parts.port)
+        conns.append((await loop.create_connection(lambda f=future: _Conn(head, todo, f, tally),
+                                                   parts.hostname, parts.port))[1])
         done.append(future)
+    start = time.time()
+    for conn in conns:
+        conn._next()  # pylint: disable=protected-access
     await asyncio.gather(*done)
     return tally[0], tally[1], start, time.time()
 
