@@ -51,7 +51,6 @@ import asyncio
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
 import random
 import re
@@ -631,10 +630,11 @@ class _Conn(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _fire(url: str, bodies: list[bytes], in_flight: int) -> tuple[int, int, float, float]:
+async def _fire(url: str, bodies: list[bytes], in_flight: int, ready=None) -> tuple[int, int, float, float]:
     """POST every body over ``in_flight`` keep-alive connections, one request at a time on each
     (no pipelining), with a minimal HTTP/1.1 client (asyncio protocol: far cheaper per request
-    than any full client, so the server is what is measured);
+    than any full client, so the server is what is measured); ``ready`` (a blocking callable) is
+    called in a thread once connected, the clock starts when it returns;
     -> (answered 200, other answers, start, end) in ``time.time()``."""
     parts = urllib.parse.urlsplit(url)
     head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
@@ -647,6 +647,8 @@ async def _fire(url: str, bodies: list[bytes], in_flight: int) -> tuple[int, int
         conns.append((await loop.create_connection(lambda f=future: _Conn(head, todo, f, tally),
                                                    parts.hostname, parts.port))[1])
         done.append(future)
+    if ready is not None:
+        await loop.run_in_executor(None, ready)
     start = time.time()
     for conn in conns:
         conn._next()  # pylint: disable=protected-access
@@ -654,43 +656,63 @@ async def _fire(url: str, bodies: list[bytes], in_flight: int) -> tuple[int, int
     return tally[0], tally[1], start, time.time()
 
 
-def _client_process(url: str, bodies: list[bytes], in_flight: int, go, out) -> None:
-    go.wait()
+def _client(url: str, first: int, count: int, in_flight: int, message_file: str | None) -> None:
+    """One client process of ``measure_ceiling`` (``--client``): builds its bodies, connects,
+    prints ``ready``, waits for a line on stdin, sends, prints its figures as JSON."""
+    base = json.loads(Path(message_file).read_text()) if message_file else SAMPLE_MESSAGE
+    bodies = [json.dumps({"message": {**base, "token": f"ceiling-{first + i:08d}"}},
+                         separators=(",", ":")).encode() for i in range(count)]
+
+    def ready():
+        print("ready", flush=True)
+        sys.stdin.readline()
+
     cpu = time.process_time()
-    out.put((*asyncio.run(_fire(url, bodies, in_flight)), time.process_time() - cpu))
+    ok, bad, start, end = asyncio.run(_fire(url, bodies, in_flight, ready))
+    print(json.dumps([ok, bad, start, end, time.process_time() - cpu]), flush=True)
 
 
 def measure_ceiling(server, n: int = 20_000, *, in_flight: int = 256, procs: int = 1,
                     message: dict | None = None, reset: bool = True) -> dict:
     """Requests/s ``server`` (an ``FcmTestServer`` or ``FcmServerProcess``) answers to a tight
-    aiohttp client (``procs`` processes × ``in_flight`` requests in flight over keep-alive
-    connections) sending ``n`` messages like ``message`` to ``n`` different tokens. The client
-    runs in processes of its own. Returns {requests_per_s, requests, errors, seconds, procs,
-    in_flight, server_cpu (cores the server process used meanwhile, when known), client_cpu (cores
-    the clients used), per_server_cpu_s (requests per CPU second of the server), load (the machine's load average after)}: when neither the server nor the
-    client used a whole core, the machine's other load held them back. Resets the
-    server's records afterwards when ``reset``."""
+    client (``procs`` processes of their own × ``in_flight`` keep-alive connections, one request
+    at a time on each) sending ``n`` messages like ``message`` to ``n`` different tokens. Returns
+    {requests_per_s, requests, errors, seconds, procs, in_flight, server_cpu (cores the server
+    process used meanwhile, when known), client_cpu (cores the clients used), per_server_cpu_s
+    (requests per CPU second of the server), load (the machine's load average after)}: when
+    neither the server nor the client used a whole core, the machine's other load held them back.
+    Resets the server's records afterwards when ``reset``."""
+    import tempfile
+
     url = f"{server.url}/v1/projects/{server.project_id}/messages:send"
-    base = dict(message or SAMPLE_MESSAGE)
     per = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
-    ctx = multiprocessing.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    clients, k = [], 0
-    for count in per:
-        bodies = [json.dumps({"message": {**base, "token": f"ceiling-{k + i:08d}"}},
-                             separators=(",", ":")).encode() for i in range(count)]
-        k += count
-        clients.append(ctx.Process(target=_client_process, args=(url, bodies, in_flight, go, out), daemon=True))
-    for client in clients:
-        client.start()
-    time.sleep(0.5)  # let them import
-    cpu = getattr(server, "cpu_seconds", None)
-    cpu0 = cpu() if cpu else None
-    go.set()
-    results = [out.get(timeout=600) for _ in clients]
-    cpu1 = cpu() if cpu else None
-    for client in clients:
-        client.join(10)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(message or SAMPLE_MESSAGE, fh)
+    clients, first = [], 0
+    try:
+        for count in per:
+            clients.append(subprocess.Popen(
+                [sys.executable, "-m", "tests.support.fcm_server", "--client", url, "--first", str(first),
+                 "--requests", str(count), "--in-flight", str(in_flight), "--message-file", fh.name],
+                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+            first += count
+        for client in clients:
+            if client.stdout.readline().strip() != "ready":
+                raise RuntimeError("a ceiling client did not start")
+        cpu = getattr(server, "cpu_seconds", None)
+        cpu0 = cpu() if cpu else None
+        for client in clients:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+        results = [json.loads(client.stdout.readline()) for client in clients]
+        cpu1 = cpu() if cpu else None
+    finally:
+        for client in clients:
+            try:
+                client.wait(10)
+            except subprocess.TimeoutExpired:
+                client.kill()
+        os.unlink(fh.name)
     ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
     seconds = max(r[3] for r in results) - min(r[2] for r in results)
     if reset:
@@ -722,10 +744,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of serving: start the server in a process of its own, send it N "
                         "messages with a tight aiohttp client and print its requests/s as JSON")
     p.add_argument("--in-flight", type=int, default=256, help="--ceiling: requests in flight per client")
+    p.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)  # one client process of measure_ceiling
+    p.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--requests", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--message-file", help=argparse.SUPPRESS)
     p.add_argument("--client-procs", type=int, default=1, help="--ceiling: client processes")
     p.add_argument("--verbose", action="store_true", help="log every request")
     a = p.parse_args(argv)
 
+    if a.client:
+        _client(a.client, a.first, a.requests, a.in_flight, a.message_file)
+        return 0
     if a.ceiling:
         with FcmServerProcess(a.project_id, record="tokens") as srv:
             print(json.dumps(measure_ceiling(srv, a.ceiling, in_flight=a.in_flight, procs=a.client_procs)))
