@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=1_000_000, help="FCM_RATE_PER_SECOND for the workers")
     parser.add_argument("--redis-url", default=common.REDIS_URL, help="Redis database for the workers (FLUSHED)")
     parser.add_argument("--ceiling-requests", type=int, default=20_000,
-                        help="messages sent to measure the FCM server's own ceiling (at most the devices)")
+                        help="messages sent to measure the FCM server's own ceiling")
     parser.add_argument("--ceiling-in-flight", type=int, default=256,
                         help="requests in flight while measuring it (a worker's push sender: 256)")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
 
         copy_rows_s = copy_rate(args.guardians, seeded.guardian_ids)
         say(f"baseline COPY: {copy_rows_s:,.0f} rows/s")
-        ceiling = measure_ceiling(fcm, max(1, min(devices, args.ceiling_requests)), in_flight=args.ceiling_in_flight,
+        ceiling = measure_ceiling(fcm, max(1, args.ceiling_requests), in_flight=args.ceiling_in_flight,
                                   message=sample_message())
         say(f"FCM server ceiling: {ceiling['requests_per_s']:,.0f} requests/s ({ceiling['requests']:,} requests, "
             f"{ceiling['in_flight']} in flight, {ceiling['errors']} errors; server used {ceiling['server_cpu']} "
@@ -225,14 +225,17 @@ def main(argv=None) -> int:
             print(json.dumps({k: figures[k] for k in KEYS}), flush=True)
         elif args.json:
             size = f"{args.guardians:,} guardians / {devices:,} devices, {args.workers} workers"
+            full = args.guardians >= 100_000  # the push and end-to-end targets are the full size's
             push_row = common.row(f"announcement push ({size}), msgs/s vs the FCM server's ceiling", "msgs/s",
-                                  push_rate, ceiling["requests_per_s"], "≥ 4,300/s")
-            push_row["met"] = push_rate >= 4300
+                                  push_rate, ceiling["requests_per_s"], "≥ 4,300/s at 100,000 guardians")
+            push_row["met"] = push_rate >= 4300 if full else None
+            end_row = common.row(f"announcement end to end ({size}), s", "s", end_to_end, None,
+                                 "≤ 30 s at 100,000 guardians", below=30.0)
+            end_row["met"] = end_row["met"] if full else None
             common.write_json(args.json, "fanout", [
                 common.row(f"announcement inbox ({size}), rows/s vs raw COPY", "rows/s", inbox_rate, copy_rows_s,
                            "≥ 50 % of bare", ratio_at_least=0.5),
-                push_row,
-                common.row(f"announcement end to end ({size}), s", "s", end_to_end, None, "≤ 30 s", below=30.0),
+                push_row, end_row,
             ], {**figures, "check_ok": ok, "messages_accepted": summary["accepted"], "max_per_device": most,
                 "request_ms": round(created_s * 1000, 1), "push_s": round(push_s, 2), "ceiling": ceiling,
                 "fcm_server_cpu_s": round(fcm_cpu, 2), "workers": args.workers}, load_before)
