@@ -19,7 +19,8 @@ SDK sends to it):
 
 ``--json`` alone prints one JSON line on stdout: guardians, devices, inbox_rows_per_s,
 copy_rows_per_s, pushes_per_s, fcm_server_ceiling_per_s, inbox_s, end_to_end_s, accepted (distinct
-devices the FCM server accepted); ``--json FILE`` writes run.sh's rows and those figures to FILE.
+devices the FCM server accepted); ``--json FILE`` also writes run.sh's rows and those figures to
+FILE (the text then stays on stdout, the JSON line last).
 
 Environment: LIENLAC_TEST_PG (PostgreSQL admin URL, default postgresql://postgres@127.0.0.1:5432/test);
 ``--redis-url`` (default BENCH_REDIS_URL or redis://127.0.0.1:6379/6: that database is FLUSHED).
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
                         help="requests in flight while measuring it (a worker's push sender: 256)")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                         help="alone: one JSON line of the figures on stdout (the text goes to stderr); "
-                             "with FILE: run.sh's rows and the figures written there")
+                             "with FILE: also run.sh's rows and the figures written there (the JSON line last)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--logs", default=None, help="keep the workers' INFO logs in this folder")
     parser.add_argument("--fork", action="store_true", help="lienlac worker --fork (a work horse per job)")
@@ -221,9 +222,9 @@ def main(argv=None) -> int:
         say(f"  end to end     {end_to_end:>10.1f} s   (inbox complete after {inbox_s:.1f} s)")
         say(f"  check: {rows:,} inbox rows, {accepted:,} devices pushed, {summary['accepted']:,} messages accepted, "
             f"max {most} per device: {'OK' if ok else 'WRONG'}")
-        if args.json == "-":
+        if args.json:  # the last line on stdout either way
             print(json.dumps({k: figures[k] for k in KEYS}), flush=True)
-        elif args.json:
+        if args.json and args.json != "-":
             size = f"{args.guardians:,} guardians / {devices:,} devices, {args.workers} workers"
             full = args.guardians >= 100_000  # the push and end-to-end targets are the full size's
             push_row = common.row(f"announcement push ({size}), msgs/s vs the FCM server's ceiling", "msgs/s",

@@ -99,6 +99,7 @@ def test_fanout_benchmark_runs_prints_its_json_line_and_rows(tmp_path, redis_url
     written = subprocess.run([*args, "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert written.returncode == 0, written.stderr[-4000:]
     assert "check: 200 inbox rows" in written.stdout
+    assert list(json.loads(written.stdout.strip().splitlines()[-1])) == keys  # the line, last
     data = json.loads(out.read_text())
     assert data["benchmark"] == "fanout" and set(keys) <= set(data["details"])
     assert [r["target"] for r in data["rows"]] == ["≥ 50 % of bare", "≥ 4,300/s at 100,000 guardians",
