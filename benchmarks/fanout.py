@@ -2,34 +2,39 @@
 
     python benchmarks/fanout.py                      # 100,000 guardians, 130,000 devices, 2 workers
     python benchmarks/fanout.py --guardians 10000    # a quick run
+    python benchmarks/fanout.py --json               # ... and one JSON line on stdout (the text goes to stderr)
+    python benchmarks/fanout.py --json out.json      # run.sh: the rows of its table and the figures in a file
 
 What it does, in one run on PostgreSQL + Redis + the local FCM server (the real firebase-admin
 SDK sends to it):
   1. a fresh database, migrated, seeded in bulk: one school, N guardians (30 % with two devices);
   2. baselines: COPY of N inbox-shaped rows into a copy of the notification table (same indexes),
-     and raw HTTP POSTs of the same number of FCM messages to the same FCM server (2 processes,
-     keep-alive sessions, 32 threads each: the same shape as 2 workers);
+     and the FCM server's own ceiling: the same FCM message sent to it by a minimal keep-alive
+     HTTP/1.1 client in a process of its own (``tests.support.fcm_server.measure_ceiling``); the
+     FCM server runs in a process of its own too (``FcmServerProcess``, counts per token only);
   3. ``--workers`` real ``lienlac worker`` processes, then one announcement to the whole school;
      it times the inbox phase (announcement created → every inbox row stored), the push phase
      (first → last message accepted by the FCM server) and end to end (→ no job left);
   4. checks the result (N rows, one accepted message per device) and prints the figures and ratios.
 
-Environment: LIENLAC_TEST_PG (PostgreSQL admin URL, default postgresql://postgres@127.0.0.1:5432/test),
-LIENLAC_TEST_REDIS (default redis://127.0.0.1:6379) and LIENLAC_TEST_REDIS_DB (default 15; FLUSHED).
+``--json`` alone prints one JSON line on stdout: guardians, devices, inbox_rows_per_s,
+copy_rows_per_s, pushes_per_s, fcm_server_ceiling_per_s, inbox_s, end_to_end_s, accepted (distinct
+devices the FCM server accepted); ``--json FILE`` also writes run.sh's rows and those figures to
+FILE (the text then stays on stdout, the JSON line last).
+
+Environment: LIENLAC_TEST_PG (PostgreSQL admin URL, default postgresql://postgres@127.0.0.1:5432/test);
+``--redis-url`` (default BENCH_REDIS_URL or redis://127.0.0.1:6379/6: that database is FLUSHED).
 """
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import io
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,45 +42,19 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchm
 sys.path.insert(0, str(ROOT))
 
 
-def _raw_http(url: str, n: int, threads: int, body: dict) -> float:
-    """POST ``n`` FCM messages with ``threads`` keep-alive connections; returns seconds."""
-    import requests
-
-    session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=threads, pool_maxsize=threads))
-    data = json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-
-    def one(_):
-        response = session.post(url, data=data, headers=headers)
-        response.raise_for_status()
-
-    started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one, range(n)))
-    return time.monotonic() - started
-
-
-def raw_http_rate(fcm, n: int, processes: int = 2, threads: int = 32) -> float:
-    from firebase_admin import _messaging_encoder
-
+def sample_message() -> dict:
+    """The FCM message (firebase-admin's encoding) the workers send for one announcement."""
     from notifications.models import Notification
     from notifications.push import build_message
+    from firebase_admin import messaging
 
-    sample = Notification(id=1, user=1, category="announcement", title="Thông báo nghỉ học",
-                          body="Trường nghỉ học ngày mai do bão.", data=json.dumps(
-                              {"type": "announcement", "id": "1", "students": [{"id": "1", "name": "Học sinh 1"}]}),
-                          collapse_key="announcement-1", in_inbox=True)
-    message = _messaging_encoder.MessageEncoder().default(build_message(sample, "tok" + "x" * 150, 1))
-    url = f"{fcm.url}/v1/projects/{fcm.project_id}/messages:send"
-    per = n // processes
-    ctx = multiprocessing.get_context("fork")
-    started = time.monotonic()
-    with ctx.Pool(processes) as pool:
-        pool.starmap(_raw_http, [(url, per, threads, {"message": message})] * processes)
-    elapsed = time.monotonic() - started
-    fcm.reset()
-    return per * processes / elapsed
+    note = Notification(id=1, user=1, category="announcement", title="Thông báo nghỉ học",
+                        body="Trường nghỉ học ngày mai do bão.", data=json.dumps(
+                            {"type": "announcement", "id": "1", "students": [{"id": "1", "name": "Học sinh 1"}]}),
+                        collapse_key="announcement-1", in_inbox=True)
+    message = messaging._MessagingService.encode_message(build_message(note, "t", 1))  # pylint: disable=protected-access
+    message.pop("token", None)
+    return message
 
 
 def copy_rate(n: int, guardian_ids: list[int]) -> float:
@@ -106,33 +85,51 @@ def copy_rate(n: int, guardian_ids: list[int]) -> float:
     return n / elapsed
 
 
+KEYS = ("guardians", "devices", "inbox_rows_per_s", "copy_rows_per_s", "pushes_per_s", "fcm_server_ceiling_per_s",
+        "inbox_s", "end_to_end_s", "accepted")
+
+
 def main(argv=None) -> int:
+    from benchmarks import _common as common
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--guardians", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--two-devices", type=float, default=0.3, help="share of guardians with two devices")
     parser.add_argument("--rate", type=float, default=1_000_000, help="FCM_RATE_PER_SECOND for the workers")
+    parser.add_argument("--redis-url", default=common.REDIS_URL, help="Redis database for the workers (FLUSHED)")
+    parser.add_argument("--ceiling-requests", type=int, default=20_000,
+                        help="messages sent to measure the FCM server's own ceiling")
+    parser.add_argument("--ceiling-in-flight", type=int, default=256,
+                        help="requests in flight while measuring it (a worker's push sender: 256)")
+    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                        help="alone: one JSON line of the figures on stdout (the text goes to stderr); "
+                             "with FILE: also run.sh's rows and the figures written there (the JSON line last)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--logs", default=None, help="keep the workers' INFO logs in this folder")
-    parser.add_argument("--simple", action="store_true",
-                        help="lienlac worker --simple (no fork per job: FCM connections stay open between jobs)")
+    parser.add_argument("--fork", action="store_true", help="lienlac worker --fork (a work horse per job)")
     args = parser.parse_args(argv)
+    out = sys.stderr if args.json == "-" else sys.stdout
+
+    def say(*parts, **kw):
+        print(*parts, **kw, file=out, flush=True)
 
     import peewee
     import redis as redis_lib
     from playhouse.db_url import parse
 
     from notifications import announcements
-    from tests.support.fcm_server import FcmTestServer
     from notifications.models import Announcement, Notification
     from service import db as dbmod
     from service.app import create_app
     from service.config import Config
     from tests.notifications.rqtools import pending_jobs
     from tests.notifications.seed import seed_school
-    from tests.support.servers import PG_ADMIN_URL, REDIS_BASE_URL, process_env, start_worker
+    from tests.support.fcm_server import FcmServerProcess, measure_ceiling
+    from tests.support.servers import PG_ADMIN_URL, process_env, start_worker
 
-    redis_url = REDIS_BASE_URL + "/" + os.environ.get("LIENLAC_TEST_REDIS_DB", "15")
+    load_before = common.load_now()
+    redis_url = args.redis_url
     redis = redis_lib.Redis.from_url(redis_url)
     redis.flushdb()
     name = f"lienlac_bench_{os.getpid()}"
@@ -144,7 +141,7 @@ def main(argv=None) -> int:
     tmp = Path(args.logs) if args.logs else Path(tempfile.mkdtemp(prefix="lienlac-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     workers = []
-    fcm = FcmTestServer().start()
+    fcm = FcmServerProcess(record="tokens").start()  # its own process: no GIL shared with this one
     try:
         channel = f"bench-{uuid.uuid4().hex}"
         config = Config(database_url=pg_url, redis_url=redis_url, secret_key="bench", fcm_endpoint=fcm.url,
@@ -159,63 +156,90 @@ def main(argv=None) -> int:
         started = time.monotonic()
         seeded = seed_school(args.guardians, two_devices=args.two_devices)
         devices = len(seeded.tokens)
-        print(f"seeded {args.guardians:,} guardians, {devices:,} devices in {time.monotonic() - started:.1f}s",
-              flush=True)
+        say(f"seeded {args.guardians:,} guardians, {devices:,} devices in {time.monotonic() - started:.1f}s")
 
         copy_rows_s = copy_rate(args.guardians, seeded.guardian_ids)
-        print(f"baseline COPY: {copy_rows_s:,.0f} rows/s", flush=True)
-        raw_n = min(devices, 20_000)
-        raw_http_s = raw_http_rate(fcm, raw_n, processes=args.workers)
-        print(f"baseline raw HTTP to the FCM server: {raw_http_s:,.0f} requests/s ({raw_n:,} requests)", flush=True)
+        say(f"baseline COPY: {copy_rows_s:,.0f} rows/s")
+        ceiling = measure_ceiling(fcm, max(1, args.ceiling_requests), in_flight=args.ceiling_in_flight,
+                                  message=sample_message())
+        say(f"FCM server ceiling: {ceiling['requests_per_s']:,.0f} requests/s ({ceiling['requests']:,} requests, "
+            f"{ceiling['in_flight']} in flight, {ceiling['errors']} errors; server used {ceiling['server_cpu']} "
+            f"of a core, the client {ceiling['client_cpu']}: {ceiling['per_server_cpu_s']:,} requests per "
+            f"server CPU second; load {ceiling['load'][0]})")
 
         env = process_env(pg_url, redis_url, tmp, FCM_ENDPOINT=fcm.url, FIREBASE_PROJECT_ID=fcm.project_id,
                           FCM_RATE_PER_SECOND=args.rate, SOCKETIO_CHANNEL=channel,
                           LOG_LEVEL="INFO" if args.logs else "WARNING")
         for i in range(args.workers):
-            workers.append(start_worker(env, tmp, f"bench{i}", *(["--simple"] if args.simple else [])))
+            workers.append(start_worker(env, tmp, f"bench{i}", *(["--fork"] if args.fork else [])))
         time.sleep(3)  # let them start
 
+        fcm_cpu0 = fcm.cpu_seconds()
         t0 = time.monotonic()
         ann = announcements.create(seeded.admin_id, "Thông báo nghỉ học", "Trường nghỉ học ngày mai do bão.",
                                    {"school_id": seeded.school_id})
         created_s = time.monotonic() - t0
-        inbox_done = push_first = push_done = None
+        inbox_done = None
         while True:
             now = time.monotonic()
             if inbox_done is None:
                 rows = Notification.select().where(Notification.announcement == ann.id).count()
                 if rows >= args.guardians:
                     inbox_done = now
-            count = fcm.count()
-            if push_first is None and count:
-                push_first = fcm.accepted()[0]["time"]
-            if push_done is None and count >= devices:
-                push_done = time.time()
-            if inbox_done and push_done and pending_jobs(redis) == 0 and \
+            summary = fcm.summary()
+            if inbox_done and summary["accepted"] >= devices and pending_jobs(redis) == 0 and \
                     Announcement.get_by_id(ann.id).status == "sent":
                 end = time.monotonic()
                 break
             if now - t0 > 3600:
                 raise SystemExit("gave up after an hour")
             time.sleep(0.25)
+        fcm_cpu = fcm.cpu_seconds() - fcm_cpu0
 
         rows = Notification.select().where(Notification.announcement == ann.id).count()
-        accepted = Counter(fcm.accepted_tokens())
-        ok = rows == args.guardians and set(accepted) == set(seeded.tokens) and max(accepted.values()) == 1
+        counts = fcm.token_counts()
+        summary = fcm.summary()
+        accepted = len(counts)
+        most = max(counts.values(), default=0)
+        ok = rows == args.guardians and set(counts) == set(seeded.tokens) and most == 1
         inbox_s = inbox_done - t0
-        push_s = push_done - push_first
+        push_s = (summary["last_at"] - summary["first_at"]) if summary["first_at"] else float("nan")
         inbox_rate, push_rate = args.guardians / inbox_s, devices / push_s
-        print()
-        print(f"fan-out of one announcement: {args.guardians:,} guardians, {devices:,} devices, "
-              f"{args.workers} {'simple ' if args.simple else ''}workers, PostgreSQL")
-        print(f"  request (store + enqueue planner): {created_s * 1000:.0f} ms")
-        print(f"  inbox rows/s   {inbox_rate:>10,.0f}   (raw COPY of the same rows: {copy_rows_s:,.0f}/s, "
-              f"ratio {inbox_rate / copy_rows_s:.2f})")
-        print(f"  push msgs/s    {push_rate:>10,.0f}   (raw HTTP to the same FCM server: {raw_http_s:,.0f}/s, "
-              f"ratio {push_rate / raw_http_s:.2f})")
-        print(f"  end to end     {end - t0:>10.1f} s   (inbox complete after {inbox_s:.1f} s)")
-        print(f"  check: {rows:,} inbox rows, {len(accepted):,} devices pushed, max {max(accepted.values())} "
-              f"per device: {'OK' if ok else 'WRONG'}")
+        end_to_end = end - t0
+        figures = {"guardians": args.guardians, "devices": devices, "inbox_rows_per_s": round(inbox_rate, 1),
+                   "copy_rows_per_s": round(copy_rows_s, 1), "pushes_per_s": round(push_rate, 1),
+                   "fcm_server_ceiling_per_s": round(ceiling["requests_per_s"], 1), "inbox_s": round(inbox_s, 2),
+                   "end_to_end_s": round(end_to_end, 2), "accepted": accepted}
+        say()
+        say(f"fan-out of one announcement: {args.guardians:,} guardians, {devices:,} devices, "
+            f"{args.workers} {'forking ' if args.fork else ''}workers, PostgreSQL")
+        say(f"  request (store + enqueue planner): {created_s * 1000:.0f} ms")
+        say(f"  inbox rows/s   {inbox_rate:>10,.0f}   (raw COPY of the same rows: {copy_rows_s:,.0f}/s, "
+            f"ratio {inbox_rate / copy_rows_s:.2f})")
+        say(f"  push msgs/s    {push_rate:>10,.0f}   (the FCM server's own ceiling: {ceiling['requests_per_s']:,.0f}/s, "
+            f"ratio {push_rate / ceiling['requests_per_s']:.2f}; first → last accepted {push_s:.1f} s; the server "
+            f"used {fcm_cpu:.1f} CPU s from the announcement to the end)")
+        say(f"  end to end     {end_to_end:>10.1f} s   (inbox complete after {inbox_s:.1f} s)")
+        say(f"  check: {rows:,} inbox rows, {accepted:,} devices pushed, {summary['accepted']:,} messages accepted, "
+            f"max {most} per device: {'OK' if ok else 'WRONG'}")
+        if args.json:  # the last line on stdout either way
+            print(json.dumps({k: figures[k] for k in KEYS}), flush=True)
+        if args.json and args.json != "-":
+            size = f"{args.guardians:,} guardians / {devices:,} devices, {args.workers} workers"
+            full = args.guardians >= 100_000  # the push and end-to-end targets are the full size's
+            push_row = common.row(f"announcement push ({size}), msgs/s vs the FCM server's ceiling", "msgs/s",
+                                  push_rate, ceiling["requests_per_s"], "≥ 4,300/s at 100,000 guardians")
+            push_row["met"] = push_rate >= 4300 if full else None
+            end_row = common.row(f"announcement end to end ({size}), s", "s", end_to_end, None,
+                                 "≤ 30 s at 100,000 guardians", below=30.0)
+            end_row["met"] = end_row["met"] if full else None
+            common.write_json(args.json, "fanout", [
+                common.row(f"announcement inbox ({size}), rows/s vs raw COPY", "rows/s", inbox_rate, copy_rows_s,
+                           "≥ 50 % of bare", ratio_at_least=0.5),
+                push_row, end_row,
+            ], {**figures, "check_ok": ok, "messages_accepted": summary["accepted"], "max_per_device": most,
+                "request_ms": round(created_s * 1000, 1), "push_s": round(push_s, 2), "ceiling": ceiling,
+                "fcm_server_cpu_s": round(fcm_cpu, 2), "workers": args.workers}, load_before)
         return 0 if ok else 1
     finally:
         for proc in workers:

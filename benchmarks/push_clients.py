@@ -15,7 +15,8 @@ Options measured (the same firebase-admin ``Message``, built by ``notifications.
   aiohttp       an ``aiohttp.ClientSession`` (``TCPConnector(limit=--connections)``), same bodies
 
 Servers (each in a process of its own, so it does not share the client's interpreter):
-  threaded      tests/support/fcm_server.py (a thread per connection)
+  threaded      tests/support/fcm_server.py (aiohttp's server on one event loop since issue 14; the
+                name is the old one, when it was a thread per connection)
   asyncio       a minimal asyncio HTTP/1.1 responder below that answers every send 200: it shows
                 the clients' own ceiling on this machine
 ``--latency`` adds that many seconds to every answer (FCM from a Vietnamese data centre is some
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]  # benchmarks/http.py would shadow http
 sys.path.insert(0, str(ROOT))
 
 PROJECT = "lienlac-bench"

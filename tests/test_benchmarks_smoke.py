@@ -1,4 +1,4 @@
-"""The benchmarks still run: http.py and realtime.py at a tiny size, then the report of run.sh.
+"""The benchmarks still run: http.py, realtime.py and fanout.py at a tiny size, then the report of run.sh.
 
 Not a speed test (the figures are not checked against any target): it checks that the harness
 starts Lienlac as deployed and the bare baselines, that every request and every message got its
@@ -78,3 +78,31 @@ def test_http_and_realtime_benchmarks_run_and_aggregate(tmp_path, redis_url):
     assert text.count("\n| GET ") == 2 and "burst of 8 message:send" in text and "class channel of 4" in text
     assert "| http | 1.5 before, — during, 2.0 after | 0 |" in text
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "run.sh")]).returncode == 0
+
+
+def test_fanout_benchmark_runs_prints_its_json_line_and_rows(tmp_path, redis_url):
+    """fanout.py at 200 guardians with 2 workers: ``--json`` alone prints the one line of figures
+    (and nothing else on stdout); ``--json FILE`` gives run.sh's rows."""
+    keys = ["guardians", "devices", "inbox_rows_per_s", "copy_rows_per_s", "pushes_per_s",
+            "fcm_server_ceiling_per_s", "inbox_s", "end_to_end_s", "accepted"]
+    args = [sys.executable, str(ROOT / "benchmarks" / "fanout.py"), "--guardians", "200", "--ceiling-requests", "300",
+            "--redis-url", redis_url]
+    line = subprocess.run([*args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert line.returncode == 0, line.stderr[-4000:]
+    assert len(line.stdout.strip().splitlines()) == 1, line.stdout
+    figures = json.loads(line.stdout)
+    assert list(figures) == keys
+    assert figures["guardians"] == 200 and figures["accepted"] == figures["devices"] >= 200
+    assert all(figures[k] > 0 for k in keys)
+
+    out = tmp_path / "fanout.json"
+    written = subprocess.run([*args, "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert written.returncode == 0, written.stderr[-4000:]
+    assert "check: 200 inbox rows" in written.stdout
+    assert list(json.loads(written.stdout.strip().splitlines()[-1])) == keys  # the line, last
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "fanout" and set(keys) <= set(data["details"])
+    assert [r["target"] for r in data["rows"]] == ["≥ 50 % of bare", "≥ 4,300/s at 100,000 guardians",
+                                                   "≤ 30 s at 100,000 guardians"]
+    assert all(r["lienlac"] > 0 for r in data["rows"]) and isinstance(data["rows"][0]["met"], bool)
+    assert data["rows"][1]["met"] is None and data["rows"][2]["met"] is None  # targets of the full size only

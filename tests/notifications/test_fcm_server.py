@@ -13,7 +13,7 @@ import pytest
 from firebase_admin import exceptions, messaging
 
 from notifications.fcm_endpoint import firebase_app
-from tests.support.fcm_server import FcmTestServer
+from tests.support.fcm_server import FcmServerProcess, FcmTestServer, measure_ceiling
 
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
 
@@ -215,3 +215,41 @@ def test_command_line():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_record_tokens_keeps_counts_and_times_only():
+    with FcmTestServer(record="tokens") as srv:
+        a = srv.app(name=f"fcm-test-{uuid.uuid4().hex}")
+        try:
+            send(a, "tok-1", "tok-2", "tok-1", "unregistered-3")
+        finally:
+            firebase_admin.delete_app(a)
+        assert srv.token_counts() == {"tok-1": 2, "tok-2": 1}
+        assert sorted(srv.accepted_tokens()) == ["tok-1", "tok-1", "tok-2"] and srv.count() == 3
+        summary = srv.summary()
+        assert summary["accepted"] == 3 and summary["distinct"] == 2 and summary["max_per_token"] == 2
+        assert summary["requests_total"] == 4 and summary["first_at"] <= summary["last_at"]
+        assert all("message" not in r for r in srv.accepted())
+    with pytest.raises(ValueError):
+        FcmTestServer(record="everything")
+
+
+def test_server_process_has_the_same_api_and_a_measured_ceiling():
+    with FcmServerProcess(record="tokens", retry_after=0) as srv:
+        a = srv.app(name=f"fcm-test-{uuid.uuid4().hex}")
+        try:
+            srv.set_token_error("tok-gone", "UNREGISTERED")
+            ok, gone = send(a, "tok-ok", "tok-gone")
+            assert ok.success and isinstance(gone.exception, messaging.UnregisteredError)
+            assert srv.unregistered_tokens() == {"tok-gone"} and srv.token_counts() == {"tok-ok": 1}
+            assert srv.summary()["distinct"] == 1 and srv.stats()["UNREGISTERED"] == 1
+            srv.set_rates(unregistered=1.0)
+            (r,) = send(a, "tok-any")
+            assert isinstance(r.exception, messaging.UnregisteredError)
+            srv.reset(config=True)
+            assert srv.count() == 0 and srv.config()["unregistered"] == 0.0
+        finally:
+            firebase_admin.delete_app(a)
+        ceiling = measure_ceiling(srv, 500, in_flight=16)
+        assert ceiling["requests"] == 500 and ceiling["errors"] == 0 and ceiling["requests_per_s"] > 0
+        assert ceiling["server_cpu"] is not None and srv.count() == 0  # reset afterwards
