@@ -179,7 +179,11 @@ def test_transient_errors_unregistered_tokens_and_send_at(rig):
     remaining = {d.token for d in Device.select(Device.token)}
     assert remaining == valid  # every unregistered token is gone from the database
     counts = _status(rig, seeded, ann_id)["counts"]
-    assert counts["push_sent"] == len(valid) and counts["push_failed"] == len(gone)
+    assert counts["push_sent"] == len(valid)
+    # a dead token of the scheduled announcement's 30 families may be found (and its device deleted)
+    # by that announcement's push before this one's records are made: then it is not this one's failure
+    gone_by_either = {t for t in gone if str(seeded.tokens[t]) in few}
+    assert len(gone) - len(gone_by_either) <= counts["push_failed"] <= len(gone)
 
     wait_for(lambda: _settled(rig, seeded, later), 20, 0.2, "the scheduled announcement")
     first = Notification.select().where(Notification.announcement == later).order_by(Notification.created_at).first()
