@@ -103,17 +103,20 @@ def direct_conversations_of(user_id: int):
 
 
 # --- conversations -------------------------------------------------------------------------------
+_MEMBER_CONVERSATION = Prepared("member_conversation", lambda p: Conversation.select().where(
+    (Conversation.id == p.conversation)
+    & (Conversation.id.in_(direct_conversations_of(p.user))
+       | ((Conversation.kind == "class")
+          & Conversation.school_class.in_(roster_queries.member_class_ids_query(p.user))))).limit(1))
+
+
 def member_conversation(user_id: int, conversation_id) -> Conversation | None:
     """The conversation if the caller is in it now (``is_member``'s rule), else None: one query
     (the row and the membership test together)."""
     if not valid_id(conversation_id):
         return None
-    return (Conversation.select().where(
-        (Conversation.id == int(conversation_id))
-        & (Conversation.id.in_(direct_conversations_of(user_id))
-           | ((Conversation.kind == "class")
-              & Conversation.school_class.in_(roster_queries.member_class_ids_query(user_id)))))
-        .first())
+    rows = _MEMBER_CONVERSATION.run(user=int(user_id), conversation=int(conversation_id))
+    return rows[0] if rows else None
 
 
 def is_member(conv: Conversation, user_id: int) -> bool:

@@ -282,6 +282,8 @@ def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None)
     if position is not None:
         try:
             at, last_id = dt.datetime.fromisoformat(position[0]), int(position[1])
+            if not 0 < last_id < 2**63:
+                raise ValueError(last_id)
         except (TypeError, ValueError, IndexError, KeyError):
             raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]}) from None
         rows = _NEXT_PAGE.run(user=user_id, at=at, last_id=last_id, limit=limit + 1)

@@ -55,19 +55,32 @@ def _page_position(before, after, cursor) -> tuple[int | None, int | None]:
         before, after = position.get("before"), position.get("after")
     if before is not None and after is not None:
         raise ValidationError("Give before or after, not both.", fields={"after": ["Not with before."]})
+    for name, value in (("before", before), ("after", after)):
+        if value is not None and not 0 <= value < 2**63:  # a seq is a BIGINT: past it, a 422, not a database error
+            raise ValidationError("Not a valid seq.", fields={"cursor" if cursor else name: ["Not a valid seq."]})
     return before, after
+
+
+def _page_query(p, direction: str):
+    query = Message.select().where(Message.conversation == p.conversation)
+    if direction == "after":
+        query = query.where(Message.seq > p.seq).order_by(Message.seq.asc())
+    else:
+        if direction == "before":
+            query = query.where(Message.seq < p.seq)
+        query = query.order_by(Message.seq.desc())
+    return query.limit(p.limit)
+
+
+_PAGES = {direction: Prepared(f"history_{direction}", lambda p, d=direction: _page_query(p, d))
+          for direction in ("latest", "before", "after")}
 
 
 def page(conv: Conversation, before, after, limit: int, cursor) -> tuple[list[Message], str | None]:
     before, after = _page_position(before, after, cursor)
-    query = Message.select().where(Message.conversation == conv.id)
-    if after is not None:
-        query = query.where(Message.seq > after).order_by(Message.seq.asc())
-    else:
-        if before is not None:
-            query = query.where(Message.seq < before)
-        query = query.order_by(Message.seq.desc())
-    rows = list(query.limit(limit + 1))
+    direction, seq = ("after", after) if after is not None else ("before", before) if before is not None else ("latest", 0)
+    values = {"conversation": conv.id, "limit": limit + 1} | ({"seq": int(seq)} if direction != "latest" else {})
+    rows = _PAGES[direction].run(**values)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

@@ -188,7 +188,12 @@ def test_history_before_after_and_cursors(app, client, world):
         url = page["next_cursor"] and f"{API}/conversations/{conv_id}/messages?limit=15&cursor={page['next_cursor']}"
     assert seen == list(range(21, 71))
     assert len(client.get(f"{API}/conversations/{conv_id}/messages?limit=200", headers=h).json["items"]) == 70
-    for bad in ("limit=201", "limit=0", "before=3&after=1", "cursor=@@", "after=-1"):
+    import base64
+    import json as json_mod
+
+    forged = base64.urlsafe_b64encode(json_mod.dumps({"before": 2**70}).encode()).decode().rstrip("=")
+    for bad in ("limit=201", "limit=0", "before=3&after=1", "cursor=@@", "after=-1", f"before={2**64}",
+                f"after={10**30}", f"cursor={forged}"):
         r = client.get(f"{API}/conversations/{conv_id}/messages?{bad}", headers=h)
         assert r.status_code == 422, bad
 
