@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 from service import presence, realtime
-from service.bulk import insert_ignore
 from service.db import utcnow, write_transaction
 from service.errors import NotFound, ValidationError
 from service.pagination import paginate_by_id
 
 from . import queues
 from .models import Device, Notification, Preference
-from .push import push_notifications
+from . import fanout
+from .push import current_sender, push_notifications
 from .schemas import NotificationOut
 
 log = logging.getLogger("lienlac.notifications")
@@ -299,59 +299,32 @@ def _config_timezone() -> str:
     return DEFAULT_TIMEZONE
 
 
-def deliver(user_ids: list[int], spec: dict, *, announcement_id: int | None = None,
-            dedupe_key: str | None = None, per_user_data: dict | None = None,
+def deliver(user_ids: list[int] | str, spec: dict, *, announcement_id: int | None = None,
+            dedupe_key: str | None = None, students: dict | None = None,
             timezone: str | None = None, now: dt.datetime | None = None) -> list[int]:
-    """Store one row per recipient (conflicts ignored: safe to re-run), tell connected users,
-    hold or drop pushes by preference, and return the ids whose push is due now."""
+    """Store one row per recipient set-wise in the database (conflicts ignored: safe to re-run; see
+    :mod:`notifications.fanout`), tell connected users, schedule the release of held pushes, and
+    return the ids whose push is due now. ``user_ids``: ids or their comma-separated text;
+    ``students``: an announcement's audience, to name each recipient's children in it."""
     if (announcement_id is None) == (dedupe_key is None):
         raise ValueError("deliver needs exactly one of announcement_id and dedupe_key")
     now = now or utcnow()
     timezone = timezone or _config_timezone()
-    ids = sorted({int(u) for u in user_ids})
-    if not ids:
+    users_csv = user_ids if isinstance(user_ids, str) else ",".join(str(int(u)) for u in user_ids)
+    if not users_csv.strip(","):
         return []
-    prefs = preferences_of(ids)
-    columns = ["user", "category", "title", "body", "data", "announcement", "dedupe_key", "in_inbox", "urgent",
-               "silent", "collapse_key", "push_status", "push_after", "created_at"]
-    rows = []
-    for user_id in ids:
-        p = prefs[user_id]
-        title, body = spec["texts"].get(p.language) or (spec["title"], spec["body"])
-        data = dict(spec["data"])
-        if per_user_data and user_id in per_user_data:
-            data.update(per_user_data[user_id])
-        status, after = "none", None
-        if spec["push"]:
-            if spec["urgent"]:
-                status = "pending"
-            elif spec["category"] in p.disabled:
-                status = "off"
-            else:
-                after = quiet_until(p.quiet, now, timezone)
-                status = "held" if after else "pending"
-        rows.append((user_id, spec["category"], title[:300], body, json.dumps(data, ensure_ascii=False),
-                     announcement_id, dedupe_key, spec["inbox"], spec["urgent"], spec["silent"],
-                     spec["collapse_key"], status, after, now))
-    with write_transaction():
-        insert_ignore(Notification, columns, rows)
-    key = (Notification.announcement == announcement_id) if announcement_id else (Notification.dedupe_key == dedupe_key)
-    stored = []
-    for start in range(0, len(ids), 1000):
-        stored.extend(Notification.select(Notification.id, Notification.user, Notification.push_status,
-                                           Notification.push_after, Notification.in_inbox)
-                      .where(key & Notification.user.in_(ids[start:start + 1000])).namedtuples())
+    stored = fanout.store_chunk(users_csv, spec, announcement_id=announcement_id, dedupe_key=dedupe_key,
+                                students=students, timezone=timezone, now=now,
+                                attempts=current_sender() is not None, quiet_until=quiet_until)
     if spec["inbox"]:
-        _tell_connected([s for s in stored])
-    held_until = sorted({s.push_after for s in stored if s.push_status == "held" and s.push_after})
-    for when in held_until:
+        _tell_connected(stored.inbox)
+    for when in sorted(stored.held_until):
         schedule_release(when)
-    return sorted(s.id for s in stored if s.push_status == "pending")
+    return sorted(stored.pending)
 
 
-def _tell_connected(stored) -> None:
-    """``notification:new`` to recipients with an open socket (on any web process)."""
-    by_user = {s.user: s.id for s in stored if s.in_inbox}
+def _tell_connected(by_user: dict[int, int]) -> None:
+    """``notification:new`` to recipients with an open socket (on any web process); ``{user: row id}``."""
     if not by_user:
         return
     try:

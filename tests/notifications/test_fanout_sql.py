@@ -1,0 +1,79 @@
+"""The set-wise fan-out (notifications.fanout) decides in SQL what ``quiet_until`` and the preference
+rules decide in Python: the same push status and held-until for every recipient, on both backends."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+from notifications import logic
+from notifications.models import Notification, PushAttempt
+from service.roster import logic as roster
+
+WINDOWS = [None, ("21:00", "06:30"), ("12:00", "13:30"), ("23:00", "01:00"), ("00:00", "23:59"), ("06:30", "21:00"),
+           ("13:30", "12:00")]
+NOWS = [dt.datetime(2026, 3, 8, h, m, 30) for h, m in ((0, 0), (5, 59), (6, 30), (13, 0), (14, 0), (16, 59), (23, 30))]
+
+
+def _expected(prefs, spec, now, tz):
+    if not spec["push"]:
+        return "none", None
+    if spec["urgent"]:
+        return "pending", None
+    if spec["category"] in prefs["disabled"]:
+        return "off", None
+    until = logic.quiet_until(prefs["quiet"], now, tz)
+    return ("held", until) if until else ("pending", None)
+
+
+@pytest.mark.parametrize("tz", ["Asia/Ho_Chi_Minh", "America/New_York"])  # New York: 2026-03-08 is a DST change
+def test_push_status_and_held_until_match_python(app, tz):
+    users = []
+    for i, window in enumerate(WINDOWS * 2):
+        user = roster.ensure_user(f"+8491{uuid.uuid4().int % 10**7:07d}", f"Phụ huynh {i}")
+        disabled = {"grade"} if i >= len(WINDOWS) else set()
+        logic.set_preferences(user.id, categories={c: False for c in disabled},
+                              quiet_hours={"start": window[0], "end": window[1]} if window else None,
+                              language="en" if i % 2 else "vi")
+        users.append((user.id, {"quiet": window, "disabled": disabled, "language": "en" if i % 2 else "vi"}))
+    texts = {"en": ("Grade", "Maths: 9")}
+    for k, now in enumerate(NOWS):
+        for urgent in (False, True):
+            spec = logic.make_spec("grade", "Điểm", "Toán: 9", {"type": "grade", "id": k}, urgent=urgent, texts=texts)
+            key = f"n:{uuid.uuid4().hex}"
+            logic.deliver([u for u, _ in users], spec, dedupe_key=key, timezone=tz, now=now)
+            rows = {n.user_id: n for n in Notification.select().where(Notification.dedupe_key == key)}
+            assert len(rows) == len(users)
+            for user_id, prefs in users:
+                note = rows[user_id]
+                assert (note.push_status, note.push_after) == _expected(prefs, spec, now, tz), (prefs, now)
+                assert note.title == ("Grade" if prefs["language"] == "en" else "Điểm")
+                assert json.loads(note.data) == {"type": "grade", "id": str(k)} and note.created_at == now
+    assert PushAttempt.select().count() == 0  # push is off in this app: no attempts queued
+
+
+def test_push_attempts_are_queued_once_per_device_and_chunk_rerun_adds_nothing(push_app, pmake, fcm):
+    from notifications import fanout
+
+    fam = pmake.family()
+    g, other = fam["guardian"], pmake.guardian(fam["student"])
+    for token in ("tok-fanout-1", "tok-fanout-2"):
+        logic.register_device(g.id, token, "android")
+    logic.set_preferences(other.id, categories={"grade": False})
+    logic.register_device(other.id, "tok-fanout-3", "ios")
+    spec = logic.make_spec("grade", "Điểm", "9", {"type": "grade", "id": 1}, push=True)
+    csv = f"{g.id},{other.id},{g.id}"
+    now = logic.utcnow()
+    first = fanout.store_chunk(csv, spec, announcement_id=None, dedupe_key="n:rerun", students=None,
+                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True, quiet_until=logic.quiet_until)
+    again = fanout.store_chunk(csv, spec, announcement_id=None, dedupe_key="n:rerun", students=None,
+                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True, quiet_until=logic.quiet_until)
+    assert first.count == again.count == 2 and first.pending == again.pending and len(first.pending) == 1
+    assert set(first.inbox) == {g.id, other.id} and first.inbox == again.inbox
+    attempts = list(PushAttempt.select())
+    assert len(attempts) == 2 and {a.status for a in attempts} == {"retry"} and {a.tries for a in attempts} == {0}
+    assert logic.push_notifications(first.pending)["sent"] == 2  # the sender takes the queued attempts
+    assert sorted(fcm.accepted_tokens()) == ["tok-fanout-1", "tok-fanout-2"]
+    assert {(a.status, a.tries) for a in PushAttempt.select()} == {("accepted", 1)}
