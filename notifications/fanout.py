@@ -10,7 +10,9 @@ queued ``PushAttempt`` per (notification, device) of a push that is due or held.
 PostgreSQL: one statement (``WITH ins AS (INSERT … RETURNING), att AS (INSERT …) SELECT
 aggregates FROM ins``), the quiet-hours end computed with ``AT TIME ZONE``. SQLite (the embedded
 default, one school): the same ``INSERT … SELECT`` with the quiet-hours end from
-:func:`notifications.logic.quiet_until` registered as an SQL function (SQLite has no time zones),
+:func:`notifications.logic.quiet_until` registered as an SQL function on every connection
+(:func:`register_sqlite_functions`, called by the app factory through ``notifications.setup``;
+SQLite has no time zones),
 then the attempts and a read-back: three statements in one transaction.
 
 A queued attempt is ``status='retry', tries=0, claim=''`` with ``next_at`` = when it was queued, so
@@ -23,6 +25,8 @@ import dataclasses
 import datetime as dt
 import json
 from zoneinfo import ZoneInfo
+
+import peewee
 
 from service.db import db, is_postgres, utcnow, write_transaction
 from service.roster import queries as roster_queries
@@ -53,16 +57,22 @@ class _Params:
         return f"%({name})s" if self.postgres else f":{name}"
 
 
-def _ensure_sqlite_function(quiet_until) -> None:
-    database = db.obj
-    if "lienlac_quiet_until" in getattr(database, "_functions", {}):
+def register_sqlite_functions(database, quiet_until) -> None:
+    """Register ``lienlac_quiet_until(start, end, now, timezone)`` on a SQLite database.
+
+    peewee loads a registered function into every connection it opens afterwards, but into an
+    already open one only if it is the calling thread's; so this runs once, when the app factory
+    has just made the database, before any other thread connects (a lazy registration at the
+    first fan-out left other threads' open connections without it: "no such function", and the
+    notice of the job on that connection was lost)."""
+    if not isinstance(database, peewee.SqliteDatabase):
         return
 
     def held_until(start, end, now, timezone):
         until = quiet_until((start, end), dt.datetime.fromisoformat(now), timezone) if start and end else None
         return until.isoformat(" ") if until else None
 
-    database.register_function(held_until, "lienlac_quiet_until", 4)
+    database.register_function(held_until, "lienlac_quiet_until", 4, deterministic=True)
 
 
 def _held_until_sql(p: _Params, now: dt.datetime, timezone: str) -> str:
@@ -132,14 +142,11 @@ def _data_sql(p: _Params, spec: dict, students: dict | None) -> tuple[str, str]:
 
 
 def store_chunk(users_csv: str, spec: dict, *, announcement_id: int | None, dedupe_key: str | None,
-                students: dict | None, timezone: str, now: dt.datetime, attempts: bool, quiet_until) -> Stored:
+                students: dict | None, timezone: str, now: dt.datetime, attempts: bool) -> Stored:
     """Store one chunk (see the module docstring). ``users_csv``: "1,2,3"; ``students``: the
-    announcement's audience ``{school_id, grades, class_ids, guardian_ids}`` to name children;
-    ``quiet_until``: :func:`notifications.logic.quiet_until` (SQLite's SQL function)."""
+    announcement's audience ``{school_id, grades, class_ids, guardian_ids}`` to name children."""
     postgres = is_postgres()
     p = _Params(postgres)
-    if not postgres:
-        _ensure_sqlite_function(quiet_until)
     aud = (f"SELECT DISTINCT CAST(u AS bigint) AS user_id FROM unnest(string_to_array({p(users_csv)}, ',')) u"
            if postgres else f"SELECT DISTINCT CAST(value AS INTEGER) AS user_id FROM json_each('[' || {p(users_csv)} || ']')")
     status, after = _status_sql(p, spec, _held_until_sql(p, now, timezone))

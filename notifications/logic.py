@@ -315,7 +315,7 @@ def deliver(user_ids: list[int] | str, spec: dict, *, announcement_id: int | Non
         return []
     stored = fanout.store_chunk(users_csv, spec, announcement_id=announcement_id, dedupe_key=dedupe_key,
                                 students=students, timezone=timezone, now=now,
-                                attempts=current_sender() is not None, quiet_until=quiet_until)
+                                attempts=current_sender() is not None)
     if spec["inbox"]:
         _tell_connected(stored.inbox)
     for when in sorted(stored.held_until):

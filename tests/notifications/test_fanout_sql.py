@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import uuid
 
 import pytest
@@ -67,9 +68,9 @@ def test_push_attempts_are_queued_once_per_device_and_chunk_rerun_adds_nothing(p
     csv = f"{g.id},{other.id},{g.id}"
     now = logic.utcnow()
     first = fanout.store_chunk(csv, spec, announcement_id=None, dedupe_key="n:rerun", students=None,
-                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True, quiet_until=logic.quiet_until)
+                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True)
     again = fanout.store_chunk(csv, spec, announcement_id=None, dedupe_key="n:rerun", students=None,
-                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True, quiet_until=logic.quiet_until)
+                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True)
     assert first.count == again.count == 2 and first.pending == again.pending and len(first.pending) == 1
     assert set(first.inbox) == {g.id, other.id} and first.inbox == again.inbox
     attempts = list(PushAttempt.select())
@@ -77,3 +78,35 @@ def test_push_attempts_are_queued_once_per_device_and_chunk_rerun_adds_nothing(p
     assert logic.push_notifications(first.pending)["sent"] == 2  # the sender takes the queued attempts
     assert sorted(fcm.accepted_tokens()) == ["tok-fanout-1", "tok-fanout-2"]
     assert {(a.status, a.tries) for a in PushAttempt.select()} == {("accepted", 1)}
+
+
+def test_a_connection_opened_before_the_first_fan_out_can_fan_out(app, make):
+    """SQLite's quiet-hours function is on every connection, also one another thread opened before the
+    process's first fan-out (registered lazily, it was only on the connection of the first fan-out's thread:
+    "no such function", and a concurrent publish lost its allergy alert)."""
+    from service.db import connection
+
+    fam = make.family()
+    g = fam["guardian"]
+    logic.set_preferences(g.id, quiet_hours={"start": "21:00", "end": "06:30"})
+    opened, first_done, errors = threading.Event(), threading.Event(), []
+
+    def late():
+        try:
+            with app.app_context(), connection():
+                Notification.select().count()  # this thread's connection is open now
+                opened.set()
+                first_done.wait(10)
+                logic.deliver([g.id], logic.make_spec("meal", "Dị ứng", "Lạc"), dedupe_key="n:late")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=late)
+    thread.start()
+    assert opened.wait(10)
+    logic.deliver([g.id], logic.make_spec("meal", "Thực đơn", "Tuần này"), dedupe_key="n:first")
+    first_done.set()
+    thread.join(20)
+    assert not errors, errors
+    assert {n.dedupe_key for n in Notification.select().where(Notification.user == g.id)} == {"n:first", "n:late"}
+
