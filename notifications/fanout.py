@@ -1,19 +1,21 @@
-"""The set-wise fan-out: one chunk of recipients' inbox rows (and their devices' push attempts) in SQL.
+"""The set-wise fan-out: notices' inbox rows (and their devices' push attempts) in SQL.
 
-``store_chunk`` writes, for a comma-separated list of user ids, one ``Notification`` row each
-(``ON CONFLICT DO NOTHING``: a chunk run again adds nothing) with everything decided in the
-database: the recipient's language picks the text, a switched-off category gives ``off``, quiet
-hours give ``held`` until they end (judged in the school's timezone; ``urgent`` overrides both),
-an announcement's row names the recipient's children in its audience; and, when push is on, one
-queued ``PushAttempt`` per (notification, device) of a push that is due or held.
+``store`` writes, for a set of notices (each a key, a comma-separated list of user ids and a
+spec), one ``Notification`` row per (notice, recipient) (``ON CONFLICT DO NOTHING``: a chunk run
+again adds nothing) with everything decided in the database: the recipient's language picks the
+text, a switched-off category gives ``off``, quiet hours give ``held`` until they end (judged in
+the school's timezone; ``urgent`` overrides both), an announcement's row names the recipient's
+children in its audience; and, when push is on, one queued ``PushAttempt`` per (notification,
+device) of a push that is due or held. The notices travel as one JSON parameter (the CTE ``s``),
+so an announcement's chunk of 20,000 guardians and a gate batch's hundreds of small notices
+(``notify_each``) are the same one statement.
 
-PostgreSQL: one statement (``WITH ins AS (INSERT … RETURNING), att AS (INSERT …) SELECT
+PostgreSQL: one statement (``WITH s, a, ins AS (INSERT … RETURNING), att AS (INSERT …) SELECT
 aggregates FROM ins``), the quiet-hours end computed with ``AT TIME ZONE``. SQLite (the embedded
 default, one school): the same ``INSERT … SELECT`` with the quiet-hours end from
 :func:`notifications.logic.quiet_until` registered as an SQL function on every connection
 (:func:`register_sqlite_functions`, called by the app factory through ``notifications.setup``;
-SQLite has no time zones),
-then the attempts and a read-back: three statements in one transaction.
+SQLite has no time zones), then the attempts and a read-back: three statements in one transaction.
 
 A queued attempt is ``status='retry', tries=0, claim=''`` with ``next_at`` = when it was queued, so
 the sender's claim takes it like a due retry; whether the push is due is the notification's
@@ -32,17 +34,22 @@ from service.db import db, is_postgres, utcnow, write_transaction
 from service.roster import queries as roster_queries
 
 QUEUED = "retry"  # a queued attempt looks like a due retry to the sender's claim (tries 0)
+SQLITE_QUIET_UNTIL = "lienlac_quiet_until"
 _LANGS = ("vi", "en")
+_NOTICE_COLUMNS = (("k", "int"), ("ann", "bigint"), ("dkey", "text"), ("users", "text"), ("category", "text"),
+                   ("title", "text"), ("body", "text"), ("title_vi", "text"), ("body_vi", "text"),
+                   ("title_en", "text"), ("body_en", "text"), ("data", "text"), ("inbox", "boolean"),
+                   ("push", "boolean"), ("urgent", "boolean"), ("silent", "boolean"), ("collapse_key", "text"))
 
 
 @dataclasses.dataclass
 class Stored:
-    """What a chunk has stored (this run's rows, or all the chunk's rows on a re-run)."""
+    """What a call has stored (this run's rows, or all the notices' rows on a re-run)."""
 
     count: int
     pending: list[int]  # notification ids whose push is due now
     held_until: list[dt.datetime]  # distinct ends of quiet hours of held pushes
-    inbox: dict[int, int]  # user id -> notification id (inbox rows only)
+    inbox: list[tuple[int, int]]  # (user id, notification id) of the inbox rows
 
 
 class _Params:
@@ -72,13 +79,13 @@ def register_sqlite_functions(database, quiet_until) -> None:
         until = quiet_until((start, end), dt.datetime.fromisoformat(now), timezone) if start and end else None
         return until.isoformat(" ") if until else None
 
-    database.register_function(held_until, "lienlac_quiet_until", 4, deterministic=True)
+    database.register_function(held_until, SQLITE_QUIET_UNTIL, 4, deterministic=True)
 
 
 def _held_until_sql(p: _Params, now: dt.datetime, timezone: str) -> str:
     """The naive UTC end of the recipient's quiet hours if ``now`` is inside them, else NULL."""
     if not is_postgres():
-        return (f"CASE WHEN pr.quiet_start IS NOT NULL AND pr.quiet_end IS NOT NULL THEN lienlac_quiet_until("
+        return (f"CASE WHEN pr.quiet_start IS NOT NULL AND pr.quiet_end IS NOT NULL THEN {SQLITE_QUIET_UNTIL}("
                 f"pr.quiet_start, pr.quiet_end, {p(now.isoformat(' '))}, {p(timezone)}) END")
     local = now.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(timezone))
     t, d, tz = p(local.time().replace(tzinfo=None)), p(local.date()), p(timezone)
@@ -93,34 +100,26 @@ def _held_until_sql(p: _Params, now: dt.datetime, timezone: str) -> str:
             f" WHEN {t}::time >= {qs} THEN {at(d + '::date + 1')} END")
 
 
-def _status_sql(p: _Params, spec: dict, held: str) -> tuple[str, str]:
-    """(push_status, push_after) expressions."""
-    if not spec["push"]:
-        return "'none'", "NULL"
-    if spec["urgent"]:
-        return "'pending'", "NULL"
-    off = f"(',' || COALESCE(pr.disabled, '') || ',') LIKE {p('%,' + spec['category'] + ',%')}"
-    status = f"CASE WHEN {off} THEN 'off' WHEN {held} IS NOT NULL THEN 'held' ELSE 'pending' END"
-    after = f"CASE WHEN {off} THEN NULL ELSE {held} END"
+def _status_sql(p: _Params, held: str) -> tuple[str, str]:
+    """(push_status, push_after) expressions over the notice ``s`` and the preference ``pr``."""
+    off = f"(',' || COALESCE(pr.disabled, '') || ',') LIKE ({p('%,')} || s.category || {p(',%')})"
+    status = (f"CASE WHEN NOT s.push THEN 'none' WHEN s.urgent THEN 'pending' WHEN {off} THEN 'off' "
+              f"WHEN {held} IS NOT NULL THEN 'held' ELSE 'pending' END")
+    after = f"CASE WHEN NOT s.push OR s.urgent OR {off} THEN NULL ELSE {held} END"
     return status, after
 
 
-def _text_sql(p: _Params, spec: dict, index: int) -> str:
-    default = (spec["title"], spec["body"])[index]
-    texts = spec.get("texts") or {}
-    cases = " ".join(f"WHEN {p(lang)} THEN {p(texts[lang][index][:300] if index == 0 else texts[lang][index])}"
-                     for lang in _LANGS if lang in texts)
-    default = default[:300] if index == 0 else default
-    if not cases:
-        return p(default)
-    return f"CASE COALESCE(pr.language, 'vi') {cases} ELSE {p(default)} END"
+def _text_sql(column: str) -> str:
+    """The notice's title or body in the recipient's language (the default text without one)."""
+    cases = " ".join(f"WHEN '{lang}' THEN COALESCE(s.{column}_{lang}, s.{column})" for lang in _LANGS)
+    return f"CASE COALESCE(pr.language, 'vi') {cases} ELSE s.{column} END"
 
 
 def _data_sql(p: _Params, spec: dict, students: dict | None) -> tuple[str, str]:
     """(the data column's expression, the extra FROM clause naming the children)."""
-    base = json.dumps(spec["data"], ensure_ascii=False)
     if students is None:
-        return p(base), ""
+        return "s.data", ""
+    base = json.dumps(spec["data"], ensure_ascii=False)
     prefix = base[:-1] + (", " if spec["data"] else "")
     kids_sql = roster_queries.audience_children_sql(p, is_postgres(), students["school_id"], students["grades"],
                                                     students["class_ids"], students["guardian_ids"])
@@ -137,71 +136,96 @@ def _data_sql(p: _Params, spec: dict, students: dict | None) -> tuple[str, str]:
     named = "CASE WHEN kids.named IS NOT NULL AND kids.named <> '[]' THEN kids.named END"
     chosen = f"COALESCE({named}, CASE WHEN kids.explicit THEN kids.everyone END, '[]')"
     head = p(prefix + '"students": ')
-    data = f"CASE WHEN kids.user_id IS NULL THEN {p(base)} ELSE {head} || {chosen} || '}}' END"
+    data = f"CASE WHEN kids.user_id IS NULL THEN s.data ELSE {head} || {chosen} || '}}' END"
     return data, f" LEFT JOIN ({kids}) kids ON kids.user_id = a.user_id"
 
 
-def store_chunk(users_csv: str, spec: dict, *, announcement_id: int | None, dedupe_key: str | None,
-                students: dict | None, timezone: str, now: dt.datetime, attempts: bool) -> Stored:
-    """Store one chunk (see the module docstring). ``users_csv``: "1,2,3"; ``students``: the
-    announcement's audience ``{school_id, grades, class_ids, guardian_ids}`` to name children."""
+def _notice_rows(notices: list, by_announcement: bool) -> str:
+    rows = []
+    for k, (key, users_csv, spec) in enumerate(notices):
+        texts = spec.get("texts") or {}
+        row = {"k": k, "ann": key if by_announcement else None, "dkey": None if by_announcement else key,
+               "users": users_csv, "category": spec["category"], "title": spec["title"][:300], "body": spec["body"],
+               "data": json.dumps(spec["data"], ensure_ascii=False), "inbox": spec["inbox"], "push": spec["push"],
+               "urgent": spec["urgent"], "silent": spec["silent"], "collapse_key": spec["collapse_key"]}
+        for lang in _LANGS:
+            title, body = texts.get(lang) or (None, None)
+            row[f"title_{lang}"], row[f"body_{lang}"] = (title[:300] if title is not None else None), body
+        rows.append(row)
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def _sources_sql(p: _Params, notices: list, by_announcement: bool) -> str:
+    """``WITH s (the notices), a (k, user_id: each notice's distinct recipients)``."""
+    rows = p(_notice_rows(notices, by_announcement))
+    if is_postgres():
+        columns = ", ".join(f"{name} {kind}" for name, kind in _NOTICE_COLUMNS)
+        s = f"SELECT * FROM json_to_recordset({rows}::json) AS s({columns})"
+        a = "SELECT DISTINCT s.k, CAST(u AS bigint) AS user_id FROM s, unnest(string_to_array(s.users, ',')) u"
+    else:
+        s = "SELECT " + ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _ in _NOTICE_COLUMNS) + \
+            f" FROM json_each({rows})"
+        a = "SELECT DISTINCT s.k, CAST(u.value AS INTEGER) AS user_id FROM s, json_each('[' || s.users || ']') u"
+    return f"WITH s AS MATERIALIZED ({s}), a AS ({a})"
+
+
+def store(notices: list, *, by_announcement: bool, students: dict | None, timezone: str, now: dt.datetime,
+          attempts: bool) -> Stored:
+    """Store notices (see the module docstring) in one statement (PostgreSQL) or three (SQLite).
+
+    ``notices``: ``[(key, users_csv, spec)]`` with ``key`` the announcement id (``by_announcement``)
+    or the notice's dedupe key, ``users_csv`` "1,2,3"; ``students``: an announcement's audience
+    ``{school_id, grades, class_ids, guardian_ids}`` to name children (one notice only)."""
+    if students is not None and len(notices) != 1:
+        raise ValueError("children are named for one announcement at a time")
     postgres = is_postgres()
     p = _Params(postgres)
-    aud = (f"SELECT DISTINCT CAST(u AS bigint) AS user_id FROM unnest(string_to_array({p(users_csv)}, ',')) u"
-           if postgres else f"SELECT DISTINCT CAST(value AS INTEGER) AS user_id FROM json_each('[' || {p(users_csv)} || ']')")
-    status, after = _status_sql(p, spec, _held_until_sql(p, now, timezone))
-    data, kids_join = _data_sql(p, spec, students)
-    created = p(now)
+    sources = _sources_sql(p, notices, by_announcement)
+    status, after = _status_sql(p, _held_until_sql(p, now, timezone))
+    data, kids_join = _data_sql(p, notices[0][2], students)
     columns = ("user_id, category, title, body, data, announcement_id, dedupe_key, in_inbox, urgent, silent, "
                "collapse_key, push_status, push_after, created_at")
-    values = (f"a.user_id, {p(spec['category'])}, {_text_sql(p, spec, 0)}, {_text_sql(p, spec, 1)}, {data}, "
-              f"{p(announcement_id)}, {p(dedupe_key)}, {p(spec['inbox'])}, {p(spec['urgent'])}, {p(spec['silent'])}, "
-              f"{p(spec['collapse_key'])}")
+    values = (f"a.user_id, s.category, {_text_sql('title')}, {_text_sql('body')}, {data}, s.ann, s.dkey, s.inbox, "
+              f"s.urgent, s.silent, s.collapse_key, {status}, {after}, {p(now)}")
+    source = f"FROM a JOIN s ON s.k = a.k LEFT JOIN preference pr ON pr.user_id = a.user_id{kids_join}"
     queued_at = min(now, utcnow())
-    key = "announcement_id" if announcement_id is not None else "dedupe_key"
-    key_value = announcement_id if announcement_id is not None else dedupe_key
-    with_attempts = attempts and spec["push"]
+    attempt_columns = "notification_id, device_id, announcement_id, status, claim, tries, next_at, updated_at"
+    attempt_values = f"'{QUEUED}', '', 0, {p(queued_at)}, {p(queued_at)}"
+    with_attempts = attempts and any(spec["push"] for _, _, spec in notices)
     if postgres:
-        attempt = (f", att AS (INSERT INTO push_attempt (notification_id, device_id, announcement_id, status, claim, "
-                   f"tries, next_at, updated_at) SELECT ins.id, d.id, {p(announcement_id)}, '{QUEUED}', '', 0, "
-                   f"{p(queued_at)}, {p(queued_at)} FROM ins JOIN device d ON d.user_id = ins.user_id "
+        attempt = (f", att AS (INSERT INTO push_attempt ({attempt_columns}) SELECT ins.id, d.id, ins.announcement_id, "
+                   f"{attempt_values} FROM ins JOIN device d ON d.user_id = ins.user_id "
                    f"WHERE ins.push_status IN ('pending', 'held') ON CONFLICT DO NOTHING)") if with_attempts else ""
-        sql = (f"WITH a AS ({aud}), ins AS (INSERT INTO notification ({columns}) "
-               f"SELECT {values}, {status}, {after}, {created} FROM a LEFT JOIN preference pr ON pr.user_id = a.user_id{kids_join} "
-               f"ON CONFLICT DO NOTHING RETURNING id, user_id, push_status, push_after){attempt} "
-               f"SELECT count(*), array_agg(id ORDER BY id) FILTER (WHERE push_status = 'pending'), "
+        sql = (f"{sources}, ins AS (INSERT INTO notification ({columns}) SELECT {values} {source} "
+               f"ON CONFLICT DO NOTHING RETURNING id, user_id, announcement_id, in_inbox, push_status, push_after)"
+               f"{attempt} SELECT count(*), array_agg(id ORDER BY id) FILTER (WHERE push_status = 'pending'), "
                f"array_agg(DISTINCT push_after) FILTER (WHERE push_status = 'held'), "
-               f"array_agg(user_id ORDER BY user_id), array_agg(id ORDER BY user_id), "
+               f"array_agg(user_id ORDER BY id) FILTER (WHERE in_inbox), array_agg(id ORDER BY id) FILTER (WHERE in_inbox), "
                f"(SELECT count(*) FROM a) FROM ins")
         with write_transaction():
             count, pending, held_until, users, ids, expected = db.execute_sql(sql, p.values).fetchone()
         if count == expected:
-            return Stored(count, pending or [], held_until or [],
-                          dict(zip(users, ids)) if spec["inbox"] else {})
-        return _read_back(users_csv, key, key_value, spec)  # a re-run: report every row of the chunk
-    sql = (f"WITH a AS ({aud}) INSERT INTO notification ({columns}) SELECT {values}, {status}, {after}, {created} "
-           f"FROM a LEFT JOIN preference pr ON pr.user_id = a.user_id{kids_join} WHERE true "
-           f"ON CONFLICT DO NOTHING")
+            return Stored(count, pending or [], held_until or [], list(zip(users or [], ids or [])))
+        return _read_back(sources, p, by_announcement)  # a re-run: report every row of the notices
+    match = "n.announcement_id = s.ann" if by_announcement else "n.dedupe_key = s.dkey"
     with write_transaction():
-        db.execute_sql(sql, p.values)
+        db.execute_sql(f"{sources} INSERT INTO notification ({columns}) SELECT {values} {source} WHERE true "
+                       f"ON CONFLICT DO NOTHING", p.values)
         if with_attempts:
-            q = _Params(False)
             db.execute_sql(
-                f"INSERT INTO push_attempt (notification_id, device_id, announcement_id, status, claim, tries, next_at, "
-                f"updated_at) SELECT n.id, d.id, n.announcement_id, '{QUEUED}', '', 0, {q(queued_at)}, {q(queued_at)} "
-                f"FROM notification n JOIN device d ON d.user_id = n.user_id WHERE n.{key} = {q(key_value)} "
-                f"AND n.user_id IN (SELECT value FROM json_each('[' || {q(users_csv)} || ']')) "
-                f"AND n.push_status IN ('pending', 'held') ON CONFLICT DO NOTHING", q.values)
-    return _read_back(users_csv, key, key_value, spec)
+                f"{sources} INSERT INTO push_attempt ({attempt_columns}) SELECT n.id, d.id, n.announcement_id, "
+                f"{attempt_values} FROM a JOIN s ON s.k = a.k JOIN notification n ON {match} AND n.user_id = a.user_id "
+                f"JOIN device d ON d.user_id = n.user_id WHERE n.push_status IN ('pending', 'held') "
+                f"ON CONFLICT DO NOTHING", p.values)
+    return _read_back(sources, p, by_announcement)
 
 
-def _read_back(users_csv: str, key: str, key_value, spec: dict) -> Stored:
-    q = _Params(is_postgres())
-    users = (f"SELECT CAST(u AS bigint) FROM unnest(string_to_array({q(users_csv)}, ',')) u" if is_postgres()
-             else f"SELECT value FROM json_each('[' || {q(users_csv)} || ']')")
-    rows = db.execute_sql(f"SELECT id, user_id, push_status, push_after FROM notification "
-                          f"WHERE {key} = {q(key_value)} AND user_id IN ({users}) ORDER BY id", q.values).fetchall()
+def _read_back(sources: str, p: _Params, by_announcement: bool) -> Stored:
+    match = "n.announcement_id = s.ann" if by_announcement else "n.dedupe_key = s.dkey"
+    rows = db.execute_sql(f"{sources} SELECT n.id, n.user_id, n.in_inbox, n.push_status, n.push_after "
+                          f"FROM a JOIN s ON s.k = a.k JOIN notification n ON {match} AND n.user_id = a.user_id "
+                          f"ORDER BY n.id", p.values).fetchall()
     parse = (lambda v: v) if is_postgres() else (lambda v: dt.datetime.fromisoformat(v) if isinstance(v, str) else v)
-    return Stored(len(rows), [r[0] for r in rows if r[2] == "pending"],
-                  sorted({parse(r[3]) for r in rows if r[2] == "held" and r[3]}),
-                  {r[1]: r[0] for r in rows} if spec["inbox"] else {})
+    return Stored(len(rows), [r[0] for r in rows if r[3] == "pending"],
+                  sorted({parse(r[4]) for r in rows if r[3] == "held" and r[4]}),
+                  [(r[1], r[0]) for r in rows if r[2]])

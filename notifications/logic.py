@@ -78,7 +78,8 @@ def notify(user_ids: Iterable[int], category: str, title: str, body: str, data: 
 
 def notify_each(notices: Iterable[dict], now: dt.datetime | None = None) -> None:
     """Many ``notify`` calls at once, each with its own recipients and text, in one job per 1,000
-    recipients instead of a job each (e.g. a gate batch's 500 "arrived 07:05" notices, one per child).
+    recipients instead of a job each (e.g. a gate batch's 500 "arrived 07:05" notices, one per child),
+    and each job's notices stored together by one set-wise statement (:func:`fanout.store`).
 
     Each notice is a dict of ``notify``'s arguments (``user_ids``, ``category``, ``title``, ``body``,
     ``data``, ``texts``, ...). The same rules and guarantees as ``notify``: each notice has its own
@@ -308,33 +309,43 @@ def deliver(user_ids: list[int] | str, spec: dict, *, announcement_id: int | Non
     ``students``: an announcement's audience, to name each recipient's children in it."""
     if (announcement_id is None) == (dedupe_key is None):
         raise ValueError("deliver needs exactly one of announcement_id and dedupe_key")
+    key = announcement_id if announcement_id is not None else dedupe_key
+    return _deliver([(key, user_ids, spec)], by_announcement=announcement_id is not None, students=students,
+                    timezone=timezone, now=now)
+
+
+def _deliver(notices: list, *, by_announcement: bool = False, students: dict | None = None,
+             timezone: str | None = None, now: dt.datetime | None = None) -> list[int]:
+    """``deliver`` for many notices ``[(key, user_ids, spec)]`` at once: one set-wise store for all."""
     now = now or utcnow()
     timezone = timezone or _config_timezone()
-    users_csv = user_ids if isinstance(user_ids, str) else ",".join(str(int(u)) for u in user_ids)
-    if not users_csv.strip(","):
+    todo = []
+    for key, user_ids, spec in notices:
+        users_csv = user_ids if isinstance(user_ids, str) else ",".join(str(int(u)) for u in user_ids)
+        if users_csv.strip(","):
+            todo.append((key, users_csv, spec))
+    if not todo:
         return []
-    stored = fanout.store_chunk(users_csv, spec, announcement_id=announcement_id, dedupe_key=dedupe_key,
-                                students=students, timezone=timezone, now=now,
-                                attempts=current_sender() is not None)
-    if spec["inbox"]:
-        _tell_connected(stored.inbox)
+    stored = fanout.store(todo, by_announcement=by_announcement, students=students, timezone=timezone, now=now,
+                          attempts=current_sender() is not None)
+    _tell_connected(stored.inbox)
     for when in sorted(stored.held_until):
         schedule_release(when)
     return sorted(stored.pending)
 
 
-def _tell_connected(by_user: dict[int, int]) -> None:
-    """``notification:new`` to recipients with an open socket (on any web process); ``{user: row id}``."""
-    if not by_user:
+def _tell_connected(rows: list[tuple[int, int]]) -> None:
+    """``notification:new`` to recipients with an open socket (on any web process); ``[(user, row id)]``."""
+    if not rows:
         return
     try:
-        online = presence.online_users(by_user)
+        online = presence.online_users({user for user, _ in rows})
     except Exception:  # presence is a nicety; the inbox row is what counts
         log.warning("presence lookup failed", exc_info=True)
         return
     if not online:
         return
-    notes = Notification.select().where(Notification.id.in_([by_user[u] for u in online]))
+    notes = Notification.select().where(Notification.id.in_([i for user, i in rows if user in online]))
     schema = NotificationOut()
     for note in notes:
         realtime.emit_to(realtime.user_room(note.user_id), "notification:new",
@@ -391,10 +402,9 @@ def deliver_chunk(key: str, user_ids: list[int], spec: dict, now: dt.datetime | 
 
 
 def deliver_each(items: list, now: dt.datetime | None = None) -> None:
-    """One ``notify_each`` job: every notice's rows (each under its own key), then their pushes together."""
-    pending: list[int] = []
-    for key, user_ids, spec in items:
-        pending.extend(deliver(user_ids, spec, dedupe_key=key, now=now))
+    """One ``notify_each`` job: every notice's rows (each under its own key) in one set-wise store, then
+    their pushes together."""
+    pending = _deliver([(key, user_ids, spec) for key, user_ids, spec in items], now=now)
     if not pending:
         return
     if len(pending) <= 50:

@@ -65,14 +65,14 @@ def test_push_attempts_are_queued_once_per_device_and_chunk_rerun_adds_nothing(p
     logic.set_preferences(other.id, categories={"grade": False})
     logic.register_device(other.id, "tok-fanout-3", "ios")
     spec = logic.make_spec("grade", "Điểm", "9", {"type": "grade", "id": 1}, push=True)
-    csv = f"{g.id},{other.id},{g.id}"
+    notices = [("n:rerun", f"{g.id},{other.id},{g.id}", spec)]
     now = logic.utcnow()
-    first = fanout.store_chunk(csv, spec, announcement_id=None, dedupe_key="n:rerun", students=None,
-                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True)
-    again = fanout.store_chunk(csv, spec, announcement_id=None, dedupe_key="n:rerun", students=None,
-                               timezone="Asia/Ho_Chi_Minh", now=now, attempts=True)
+    first = fanout.store(notices, by_announcement=False, students=None, timezone="Asia/Ho_Chi_Minh", now=now,
+                         attempts=True)
+    again = fanout.store(notices, by_announcement=False, students=None, timezone="Asia/Ho_Chi_Minh", now=now,
+                         attempts=True)
     assert first.count == again.count == 2 and first.pending == again.pending and len(first.pending) == 1
-    assert set(first.inbox) == {g.id, other.id} and first.inbox == again.inbox
+    assert {u for u, _ in first.inbox} == {g.id, other.id} and first.inbox == again.inbox
     attempts = list(PushAttempt.select())
     assert len(attempts) == 2 and {a.status for a in attempts} == {"retry"} and {a.tries for a in attempts} == {0}
     assert logic.push_notifications(first.pending)["sent"] == 2  # the sender takes the queued attempts
@@ -110,3 +110,53 @@ def test_a_connection_opened_before_the_first_fan_out_can_fan_out(app, make):
     assert not errors, errors
     assert {n.dedupe_key for n in Notification.select().where(Notification.user == g.id)} == {"n:first", "n:late"}
 
+
+@pytest.mark.parametrize("with_push", [False, True])
+def test_a_notify_each_job_is_one_store_whatever_the_number_of_notices(request, database_url, with_push):
+    """A gate batch's notices (each its own recipients, texts, data and key) are stored together: the
+    same statements for 3 notices as for 60 (PostgreSQL 1; SQLite 2, or 3 with push attempts)."""
+    from tests.support.queries import count_queries
+
+    make = request.getfixturevalue("pmake" if with_push else "make")
+    klass = make.family()["klass"]
+    guardians = []
+    for i in range(60):
+        guardian = make.guardian(make.student(klass, f"Học sinh {i}"))
+        if with_push:
+            logic.register_device(guardian.id, f"tok-each-{i}", "android")
+        if i % 3 == 0:
+            logic.set_preferences(guardian.id, language="en")
+        if i % 5 == 0:
+            logic.set_preferences(guardian.id, categories={"attendance": False})
+        guardians.append(guardian)
+
+    def items(n, tag):
+        return [[f"n:{tag}-{i}", [guardians[i].id, guardians[(i + 1) % len(guardians)].id],
+                 logic.make_spec("attendance", f"Học sinh {i} đã đến trường", f"07:{i:02d}", {"type": "checkin", "id": i},
+                                 texts={"en": (f"Student {i} arrived", f"07:{i:02d}")}, urgent=i % 7 == 0)]
+                for i in range(n)]
+
+    counts = []
+    for n, tag in ((3, "small"), (60, "large")):
+        batch = items(n, tag)
+        with count_queries() as q:
+            pending = logic._deliver(batch)  # pylint: disable=protected-access
+        counts.append(list(q.statements))
+        rows = {(n_.dedupe_key, n_.user_id): n_ for n_ in Notification.select().where(Notification.dedupe_key.startswith(f"n:{tag}-"))}
+        assert len(rows) == 2 * n
+        for key, users, spec in batch:
+            i = int(key.rsplit("-", 1)[1])
+            for user in users:
+                note = rows[(key, user)]
+                en = guardians.index(next(g for g in guardians if g.id == user)) % 3 == 0
+                off = guardians.index(next(g for g in guardians if g.id == user)) % 5 == 0
+                assert note.title == (f"Student {i} arrived" if en else f"Học sinh {i} đã đến trường")
+                assert json.loads(note.data) == {"type": "checkin", "id": str(i)}
+                assert note.push_status == ("pending" if spec["urgent"] or not off else "off")
+        assert sorted(pending) == sorted(n_.id for n_ in rows.values() if n_.push_status == "pending")
+        again = logic._deliver(batch)  # pylint: disable=protected-access
+        assert sorted(again) == sorted(pending)  # a job run again adds nothing and reports the same pushes
+        assert Notification.select().where(Notification.dedupe_key.startswith(f"n:{tag}-")).count() == 2 * n
+    assert len(counts[0]) == len(counts[1]) <= 3, counts
+    if with_push:
+        assert PushAttempt.select().count() == sum(1 for n_ in Notification.select() if n_.push_status == "pending")
