@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 from service import presence, realtime
-from service.bulk import insert_ignore
 from service.db import utcnow, write_transaction
 from service.errors import NotFound, ValidationError
 from service.pagination import paginate_by_id
 
 from . import queues
 from .models import Device, Notification, Preference
-from .push import push_notifications
+from . import fanout
+from .push import current_sender, push_notifications
 from .schemas import NotificationOut
 
 log = logging.getLogger("lienlac.notifications")
@@ -78,7 +78,8 @@ def notify(user_ids: Iterable[int], category: str, title: str, body: str, data: 
 
 def notify_each(notices: Iterable[dict], now: dt.datetime | None = None) -> None:
     """Many ``notify`` calls at once, each with its own recipients and text, in one job per 1,000
-    recipients instead of a job each (e.g. a gate batch's 500 "arrived 07:05" notices, one per child).
+    recipients instead of a job each (e.g. a gate batch's 500 "arrived 07:05" notices, one per child),
+    and each job's notices stored together by one set-wise statement (:func:`fanout.store`).
 
     Each notice is a dict of ``notify``'s arguments (``user_ids``, ``category``, ``title``, ``body``,
     ``data``, ``texts``, ...). The same rules and guarantees as ``notify``: each notice has its own
@@ -299,69 +300,52 @@ def _config_timezone() -> str:
     return DEFAULT_TIMEZONE
 
 
-def deliver(user_ids: list[int], spec: dict, *, announcement_id: int | None = None,
-            dedupe_key: str | None = None, per_user_data: dict | None = None,
+def deliver(user_ids: list[int] | str, spec: dict, *, announcement_id: int | None = None,
+            dedupe_key: str | None = None, students: dict | None = None,
             timezone: str | None = None, now: dt.datetime | None = None) -> list[int]:
-    """Store one row per recipient (conflicts ignored: safe to re-run), tell connected users,
-    hold or drop pushes by preference, and return the ids whose push is due now."""
+    """Store one row per recipient set-wise in the database (conflicts ignored: safe to re-run; see
+    :mod:`notifications.fanout`), tell connected users, schedule the release of held pushes, and
+    return the ids whose push is due now. ``user_ids``: ids or their comma-separated text;
+    ``students``: an announcement's audience, to name each recipient's children in it."""
     if (announcement_id is None) == (dedupe_key is None):
         raise ValueError("deliver needs exactly one of announcement_id and dedupe_key")
+    key = announcement_id if announcement_id is not None else dedupe_key
+    return _deliver([(key, user_ids, spec)], by_announcement=announcement_id is not None, students=students,
+                    timezone=timezone, now=now)
+
+
+def _deliver(notices: list, *, by_announcement: bool = False, students: dict | None = None,
+             timezone: str | None = None, now: dt.datetime | None = None) -> list[int]:
+    """``deliver`` for many notices ``[(key, user_ids, spec)]`` at once: one set-wise store for all."""
     now = now or utcnow()
     timezone = timezone or _config_timezone()
-    ids = sorted({int(u) for u in user_ids})
-    if not ids:
+    todo = []
+    for key, user_ids, spec in notices:
+        users_csv = user_ids if isinstance(user_ids, str) else ",".join(str(int(u)) for u in user_ids)
+        if users_csv.strip(","):
+            todo.append((key, users_csv, spec))
+    if not todo:
         return []
-    prefs = preferences_of(ids)
-    columns = ["user", "category", "title", "body", "data", "announcement", "dedupe_key", "in_inbox", "urgent",
-               "silent", "collapse_key", "push_status", "push_after", "created_at"]
-    rows = []
-    for user_id in ids:
-        p = prefs[user_id]
-        title, body = spec["texts"].get(p.language) or (spec["title"], spec["body"])
-        data = dict(spec["data"])
-        if per_user_data and user_id in per_user_data:
-            data.update(per_user_data[user_id])
-        status, after = "none", None
-        if spec["push"]:
-            if spec["urgent"]:
-                status = "pending"
-            elif spec["category"] in p.disabled:
-                status = "off"
-            else:
-                after = quiet_until(p.quiet, now, timezone)
-                status = "held" if after else "pending"
-        rows.append((user_id, spec["category"], title[:300], body, json.dumps(data, ensure_ascii=False),
-                     announcement_id, dedupe_key, spec["inbox"], spec["urgent"], spec["silent"],
-                     spec["collapse_key"], status, after, now))
-    with write_transaction():
-        insert_ignore(Notification, columns, rows)
-    key = (Notification.announcement == announcement_id) if announcement_id else (Notification.dedupe_key == dedupe_key)
-    stored = []
-    for start in range(0, len(ids), 1000):
-        stored.extend(Notification.select(Notification.id, Notification.user, Notification.push_status,
-                                           Notification.push_after, Notification.in_inbox)
-                      .where(key & Notification.user.in_(ids[start:start + 1000])).namedtuples())
-    if spec["inbox"]:
-        _tell_connected([s for s in stored])
-    held_until = sorted({s.push_after for s in stored if s.push_status == "held" and s.push_after})
-    for when in held_until:
+    stored = fanout.store(todo, by_announcement=by_announcement, students=students, timezone=timezone, now=now,
+                          attempts=current_sender() is not None)
+    _tell_connected(stored.inbox)
+    for when in sorted(stored.held_until):
         schedule_release(when)
-    return sorted(s.id for s in stored if s.push_status == "pending")
+    return sorted(stored.pending)
 
 
-def _tell_connected(stored) -> None:
-    """``notification:new`` to recipients with an open socket (on any web process)."""
-    by_user = {s.user: s.id for s in stored if s.in_inbox}
-    if not by_user:
+def _tell_connected(rows: list[tuple[int, int]]) -> None:
+    """``notification:new`` to recipients with an open socket (on any web process); ``[(user, row id)]``."""
+    if not rows:
         return
     try:
-        online = presence.online_users(by_user)
+        online = presence.online_users({user for user, _ in rows})
     except Exception:  # presence is a nicety; the inbox row is what counts
         log.warning("presence lookup failed", exc_info=True)
         return
     if not online:
         return
-    notes = Notification.select().where(Notification.id.in_([by_user[u] for u in online]))
+    notes = Notification.select().where(Notification.id.in_([i for user, i in rows if user in online]))
     schema = NotificationOut()
     for note in notes:
         realtime.emit_to(realtime.user_room(note.user_id), "notification:new",
@@ -418,10 +402,9 @@ def deliver_chunk(key: str, user_ids: list[int], spec: dict, now: dt.datetime | 
 
 
 def deliver_each(items: list, now: dt.datetime | None = None) -> None:
-    """One ``notify_each`` job: every notice's rows (each under its own key), then their pushes together."""
-    pending: list[int] = []
-    for key, user_ids, spec in items:
-        pending.extend(deliver(user_ids, spec, dedupe_key=key, now=now))
+    """One ``notify_each`` job: every notice's rows (each under its own key) in one set-wise store, then
+    their pushes together."""
+    pending = _deliver([(key, user_ids, spec) for key, user_ids, spec in items], now=now)
     if not pending:
         return
     if len(pending) <= 50:

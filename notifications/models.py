@@ -86,12 +86,13 @@ class Notification(BaseModel):
     """
 
     id = pw.BigAutoField()
-    user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE", index=False)  # (user, in_inbox, id)
     category = pw.CharField(max_length=20)
     title = pw.CharField(max_length=300)
     body = pw.TextField()
     data = pw.TextField(default="{}")  # JSON; holds the deep link {"type", "id"}
-    announcement = pw.ForeignKeyField(Announcement, backref="+", null=True, on_delete="CASCADE")
+    announcement = pw.ForeignKeyField(Announcement, backref="+", null=True, on_delete="CASCADE",
+                                      index=False)  # the unique (announcement, user) below serves it
     dedupe_key = pw.CharField(max_length=64, null=True)
     in_inbox = pw.BooleanField(default=True)
     urgent = pw.BooleanField(default=False)
@@ -104,12 +105,21 @@ class Notification(BaseModel):
     read_at = pw.DateTimeField(null=True)
 
     class Meta:
-        indexes = (
-            (("announcement", "user"), True),
-            (("dedupe_key", "user"), True),
-            (("user", "in_inbox", "id"), False),
-            (("push_status", "push_after"), False),
-        )
+        # The fan-out writes every row through these, so only what reads need (migration 0003): the
+        # inbox (user, in_inbox, id), which also serves the user's cascade; each row's unique key,
+        # partial (a row has an announcement or a dedupe key, never both, so it enters one of them);
+        # held pushes by the end of their quiet hours (release_held), partial (few rows are held).
+        indexes = ((("user", "in_inbox", "id"), False),)
+
+
+Notification.add_index(Notification.index(Notification.announcement, Notification.user, unique=True,
+                                          where=Notification.announcement.is_null(False),
+                                          name="notification_unique_announcement_user"))
+Notification.add_index(Notification.index(Notification.dedupe_key, Notification.user, unique=True,
+                                          where=Notification.dedupe_key.is_null(False),
+                                          name="notification_unique_dedupe_key_user"))
+Notification.add_index(Notification.index(Notification.push_after, where=Notification.push_status == "held",
+                                          name="notification_held_push_after"))
 
 
 class PushAttempt(BaseModel):
@@ -119,7 +129,8 @@ class PushAttempt(BaseModel):
     worker died): then it is taken up again (the push's collapse key makes a resend show once)."""
 
     id = pw.BigAutoField()
-    notification = pw.ForeignKeyField(Notification, backref="+", on_delete="CASCADE")
+    notification = pw.ForeignKeyField(Notification, backref="+", on_delete="CASCADE",
+                                      index=False)  # the unique (notification, device_id) serves it
     device_id = pw.BigIntegerField()  # no FK: the record outlives a deleted (unregistered) device
     announcement_id = pw.BigIntegerField(null=True, index=True)
     status = pw.CharField(max_length=10)  # sending | accepted | retry | failed

@@ -1,12 +1,14 @@
-"""Wiring done by the app factory: the push sender from the configuration, the logout hook."""
+"""Wiring done by the app factory: the fan-out's SQLite function, the push sender from the configuration,
+the logout hook."""
 from __future__ import annotations
 
 import logging
 
 from service import jobs as jobsmod
+from service.db import db
 from service.signals import logged_out
 
-from . import logic
+from . import fanout, logic
 from .push import make_sender
 
 log = logging.getLogger("lienlac.notifications")
@@ -14,6 +16,8 @@ _said: set = set()
 
 
 def init_app(app, config) -> None:
+    # on the database the factory has just made, before any other thread opens a connection to it
+    fanout.register_sqlite_functions(db.obj, logic.quiet_until)
     logged_out.connect(logic._on_logged_out)  # pylint: disable=protected-access  (idempotent)
     sender = make_sender(config, redis=jobsmod.redis_connection())
     app.extensions["lienlac.push"] = sender

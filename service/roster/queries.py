@@ -61,6 +61,30 @@ def audience_guardian_ids(school_id: int, grades: Iterable[int] | None = None,
     return out[:limit] if limit is not None else out
 
 
+def audience_children_sql(param, postgres: bool, school_id: int, grades, class_ids, guardian_ids) -> str:
+    """SQL of the children in the school of the guardians in the CTE ``a(user_id)`` (the fan-out's
+    chunk): ``guardian_id, student_id, name, named, explicit``. ``named``: the child is in the
+    audience (the whole school, or its grades/classes); ``explicit``: the guardian was named.
+    ``param(value)`` returns a placeholder for a value (the caller's statement holds them)."""
+    grades, class_ids, explicit = list(grades or []), list(class_ids or []), list(guardian_ids or [])
+    everyone = not grades and not class_ids and not explicit
+
+    def in_list(values):
+        return "(" + ", ".join(param(v) for v in values) + ")"
+
+    if everyone:
+        named = "true" if postgres else "1"
+    else:
+        parts = ([f"c.grade IN {in_list(grades)}"] if grades else []) + (
+            [f"s.school_class_id IN {in_list(class_ids)}"] if class_ids else [])
+        named = " OR ".join(parts) or ("false" if postgres else "0")
+    is_explicit = f"sg.guardian_id IN {in_list(explicit)}" if explicit else ("false" if postgres else "0")
+    return (f"SELECT sg.guardian_id, s.id AS student_id, s.name, ({named}) AS named, ({is_explicit}) AS explicit "
+            f"FROM student_guardian sg JOIN student s ON s.id = sg.student_id "
+            f"LEFT JOIN school_class c ON c.id = s.school_class_id "
+            f"WHERE s.school_id = {param(school_id)} AND sg.guardian_id IN (SELECT user_id FROM a)")
+
+
 def children_in_school(guardian_ids: Iterable[int], school_id: int) -> dict[int, list[dict]]:
     """``{guardian_id: [{id, name, class_id, grade}]}`` of each guardian's children in a school."""
     out: dict[int, list[dict]] = defaultdict(list)
