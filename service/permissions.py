@@ -30,6 +30,7 @@ from peewee import Case, fn
 
 from .roster import logic as roster
 from .errors import Forbidden, NotFound
+from .prepared import Prepared
 from .accounts.models import User
 from .roster.models import (STAFF_ROLES, ClassTeacher, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
                             Term)
@@ -94,20 +95,28 @@ def _allow(access: Access, roles: Iterable[str] | None, what: str) -> None:
 
 
 # --- students -------------------------------------------------------------------------------
+def _student_access_query(p):
+    guardian = fn.EXISTS(StudentGuardian.select(StudentGuardian.id).where(
+        (StudentGuardian.student == Student.id) & (StudentGuardian.guardian == p.user)))
+    subject = fn.EXISTS(ClassTeacher.select(ClassTeacher.id).where(
+        (ClassTeacher.school_class == Student.school_class) & (ClassTeacher.teacher == p.user)))
+    homeroom = SchoolClass.homeroom_teacher == p.user
+    return (Student.select(Student, guardian.alias("acc_guardian"), subject.alias("acc_subject"),
+                           homeroom.alias("acc_homeroom"), _staff_bits(p.user, Student.school).alias("acc_staff"))
+            .join(SchoolClass, pw.JOIN.LEFT_OUTER, on=(Student.school_class == SchoolClass.id))
+            .where(Student.id == p.student).limit(1))
+
+
+_STUDENT_ACCESS = Prepared("student_access", _student_access_query)  # every student-scoped request asks it
+
+
 def student_access(user: User | int, student_id: int) -> tuple[Student, Access]:
     """The student and the caller's relations to it, in one query; 404 if the caller may not see it."""
     user_id = _uid(user)
     if not _valid_id(student_id):
         raise NotFound("No such student.")
-    guardian = fn.EXISTS(StudentGuardian.select(StudentGuardian.id).where(
-        (StudentGuardian.student == Student.id) & (StudentGuardian.guardian == user_id)))
-    subject = fn.EXISTS(ClassTeacher.select(ClassTeacher.id).where(
-        (ClassTeacher.school_class == Student.school_class) & (ClassTeacher.teacher == user_id)))
-    homeroom = SchoolClass.homeroom_teacher == user_id
-    row = (Student.select(Student, guardian.alias("acc_guardian"), subject.alias("acc_subject"),
-                          homeroom.alias("acc_homeroom"), _staff_bits(user_id, Student.school).alias("acc_staff"))
-           .join(SchoolClass, pw.JOIN.LEFT_OUTER, on=(Student.school_class == SchoolClass.id))
-           .where(Student.id == int(student_id)).first())
+    rows = _STUDENT_ACCESS.run(user=int(user_id), student=int(student_id))
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound("No such student.")
     access = Access(guardian=bool(row.acc_guardian), homeroom=bool(row.acc_homeroom),

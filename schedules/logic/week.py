@@ -16,6 +16,7 @@ import peewee as pw
 
 from service.roster import logic as roster
 from service.errors import ValidationError
+from service.prepared import Prepared
 from service.accounts.models import User
 from service.roster.models import Student, Term
 
@@ -51,32 +52,44 @@ def _entry(period: int, start: int, end: int, subject: str, teacher_id, room, st
             "change_id": change_id, "moved_to": moved_to, "moved_from": moved_from}
 
 
+def _class_periods(p):
+    teacher = User.alias()
+    return (TimetablePeriod.select(
+        TimetablePeriod.term, Term.starts_on, Term.ends_on, TimetablePeriod.weekday, TimetablePeriod.period,
+        TimetablePeriod.start_min, TimetablePeriod.end_min, TimetablePeriod.subject, TimetablePeriod.teacher,
+        teacher.name, TimetablePeriod.room)
+        .join(Term, on=(TimetablePeriod.term == Term.id))
+        .join_from(TimetablePeriod, teacher, pw.JOIN.LEFT_OUTER, on=(TimetablePeriod.teacher == teacher.id))
+        .where((TimetablePeriod.school_class == p.klass) & (Term.starts_on <= p.end) & (Term.ends_on >= p.start))
+        .order_by(TimetablePeriod.weekday, TimetablePeriod.period).tuples())
+
+
+def _class_changes(p):
+    substitute, regular = User.alias(), User.alias()
+    return (TimetableChange.select(TimetableChange, substitute.name.alias("substitute_name"),
+                                   regular.name.alias("regular_name"))
+            .join_from(TimetableChange, substitute, pw.JOIN.LEFT_OUTER, on=(TimetableChange.teacher == substitute.id))
+            .join_from(TimetableChange, regular, pw.JOIN.LEFT_OUTER,
+                       on=(TimetableChange.regular_teacher == regular.id))
+            .where((TimetableChange.school_class == p.klass)
+                   & (TimetableChange.date.between(p.start, p.end)
+                      | ((TimetableChange.kind == "moved") & TimetableChange.to_date.between(p.start, p.end))))
+            .objects())
+
+
+# the week view's and the day's page's two reads, prepared (service.prepared)
+_CLASS_PERIODS = Prepared("class_periods", _class_periods)
+_CLASS_CHANGES = Prepared("class_changes", _class_changes)
+
+
 def class_days(class_id: int | None, school_id: int, start: dt.date, end: dt.date) -> dict[dt.date, list[dict]]:
     """``{date: [period entries]}`` for every date from ``start`` to ``end`` (2 queries: the periods of the
     terms overlapping the dates with their teachers' names, and the changes with theirs)."""
     days = {start + dt.timedelta(days=i): [] for i in range((end - start).days + 1)}
     if class_id is None:
         return days
-    teacher = User.alias()
-    periods = list(TimetablePeriod.select(
-        TimetablePeriod.term, Term.starts_on, Term.ends_on, TimetablePeriod.weekday, TimetablePeriod.period,
-        TimetablePeriod.start_min, TimetablePeriod.end_min, TimetablePeriod.subject, TimetablePeriod.teacher,
-        teacher.name, TimetablePeriod.room)
-        .join(Term, on=(TimetablePeriod.term == Term.id))
-        .join_from(TimetablePeriod, teacher, pw.JOIN.LEFT_OUTER, on=(TimetablePeriod.teacher == teacher.id))
-        .where((TimetablePeriod.school_class == class_id) & (Term.starts_on <= end) & (Term.ends_on >= start))
-        .order_by(TimetablePeriod.weekday, TimetablePeriod.period).tuples())
-    substitute, regular = User.alias(), User.alias()
-    changes = list(TimetableChange.select(TimetableChange, substitute.name.alias("substitute_name"),
-                                          regular.name.alias("regular_name"))
-                   .join_from(TimetableChange, substitute, pw.JOIN.LEFT_OUTER,
-                              on=(TimetableChange.teacher == substitute.id))
-                   .join_from(TimetableChange, regular, pw.JOIN.LEFT_OUTER,
-                              on=(TimetableChange.regular_teacher == regular.id))
-                   .where((TimetableChange.school_class == class_id)
-                          & (TimetableChange.date.between(start, end)
-                             | ((TimetableChange.kind == "moved") & TimetableChange.to_date.between(start, end))))
-                   .objects())
+    periods = _CLASS_PERIODS.run(klass=int(class_id), start=start, end=end)
+    changes = _CLASS_CHANGES.run(klass=int(class_id), start=start, end=end)
     names = {}
     for row in periods:
         if row[8] is not None:
