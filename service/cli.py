@@ -29,6 +29,7 @@ def _maybe_patch_gevent(argv=None) -> None:
 _maybe_patch_gevent()  # at import time, before click, redis, psycopg2 or threading-based code loads
 
 import json  # noqa: E402
+import threading  # noqa: E402
 import uuid  # noqa: E402
 
 import click  # noqa: E402
@@ -89,6 +90,7 @@ def worker(burst, fork, simple, queue_names, name):
     Jobs run in the worker's own process, one after the other, with RQ's job timeouts and warm
     shutdown (SIGTERM finishes the current job); ``--fork`` runs each in a forked work horse.
     Run several workers for parallelism. A Redis outage does not end it (``service/rqworker.py``).
+    Workers serving ``high`` also enqueue the periodic jobs (``jobs.periodic``: the recovery sweep).
     """
     from . import jobs, rqworker
     from .worker import worker_class
@@ -113,8 +115,15 @@ def worker(burst, fork, simple, queue_names, name):
                    maintenance_interval=config.rq_maintenance_interval,
                    job_monitoring_interval=config.rq_monitor_interval)
 
-    with app.app_context():  # a Redis outage does not end it: it waits, recovers and goes on
-        rqworker.run(make_worker, jobs.redis_connection(), burst=burst, logging_level=config.log_level)
+    # the periodic jobs (the recovery sweep): ticked by every long-running worker that serves them
+    stop_periodic = threading.Event()
+    if not burst and any(q.name == "high" for q in queues):
+        jobs.start_periodic(app, stop_periodic)
+    try:
+        with app.app_context():  # a Redis outage does not end it: it waits, recovers and goes on
+            rqworker.run(make_worker, jobs.redis_connection(), burst=burst, logging_level=config.log_level)
+    finally:
+        stop_periodic.set()
 
 
 @cli.command()

@@ -256,3 +256,49 @@ def drain(timeout: float = 30.0) -> bool:
 
 def queues() -> list[Queue]:
     return [_backend.queues[name] for name in QUEUES]
+
+
+# --- periodic jobs (run by the workers) --------------------------------------------------------
+_periodic: dict[str, tuple[str, float]] = {}
+
+
+def periodic(name: str, func: str, every: float) -> None:
+    """Declare a job that the workers enqueue every ``every`` seconds (a domain package's setup
+    calls this; ``every`` <= 0 switches it off). Kept out of Redis on purpose: a Redis that lost
+    its data still gets them, from the next tick of any worker."""
+    if every and every > 0:
+        _periodic[name] = (func, float(every))
+    else:
+        _periodic.pop(name, None)
+
+
+def tick_periodic() -> list[str]:
+    """Enqueue each periodic job whose period has come: one ``SET NX EX`` per job makes it once
+    per period across every worker; the fixed job id makes one still waiting absorb the next.
+    Returns the names enqueued. Redis errors propagate (the caller retries at its next tick)."""
+    if _backend.redis is None:
+        return []
+    fired = []
+    for name, (func, every) in sorted(_periodic.items()):
+        if _backend.redis.set(f"lienlac:periodic:{name}", "1", nx=True, px=max(1, int(every * 1000))):
+            _enqueue_rq(func, (), {}, "high", _safe_job_id(f"periodic-{name}"), None, None, max(60, int(every * 10)))
+            fired.append(name)
+    return fired
+
+
+def start_periodic(app, stop: threading.Event, resolution: float = 1.0) -> threading.Thread | None:
+    """A daemon thread of a worker process: ``tick_periodic`` every ``resolution`` seconds until ``stop``."""
+    if _backend.redis is None or not _periodic:
+        return None
+
+    def loop():
+        while not stop.wait(resolution):
+            try:
+                with app.app_context():
+                    tick_periodic()
+            except Exception:  # noqa: BLE001 - Redis away: the next tick tries again
+                log.debug("periodic tick failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="lienlac-periodic", daemon=True)
+    thread.start()
+    return thread

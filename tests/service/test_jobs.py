@@ -132,6 +132,25 @@ def test_a_scheduled_rq_job_is_never_due_before_its_time(rq):
     assert score is not None and score >= at.timestamp()
 
 
+@requires_postgres
+def test_a_periodic_job_is_enqueued_once_per_period_across_workers(rq, monkeypatch):
+    """``jobs.periodic``: every worker ticks; one ``SET NX`` per period lets one of them enqueue it,
+    and its fixed job id absorbs a tick while it still waits (nothing piles up)."""
+    app, _env = rq
+    monkeypatch.setattr(jobs, "_periodic", {})
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    jobs.periodic(name, "tests.support.sample_jobs.count", 0.5)
+    jobs.periodic("off", "tests.support.sample_jobs.count", 0)  # switched off: never declared
+    assert jobs.tick_periodic() == [name]
+    assert jobs.tick_periodic() == []  # a second worker in the same period
+    high = next(q for q in jobs.queues() if q.name == "high")
+    assert high.job_ids.count(f"periodic-{name}") == 1
+    time.sleep(0.6)
+    assert jobs.tick_periodic() == [name]  # the next period; the first is still queued: absorbed
+    assert high.job_ids.count(f"periodic-{name}") == 1
+    high.remove(f"periodic-{name}")
+
+
 # --- enqueues and emits made inside a transaction wait for its commit -------------------------
 def test_a_job_enqueued_in_a_transaction_runs_after_commit_and_never_after_rollback(app):
     from service.db import db
