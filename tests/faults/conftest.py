@@ -6,7 +6,7 @@ records what it receives.
 Every test here runs real processes (``lienlac serve``, ``lienlac worker``) on PostgreSQL and
 asserts on what is observable from outside: HTTP answers, socket events, database rows and the
 local FCM server's record. The shared Redis on 6379 is never restarted: a test that restarts
-Redis starts its own ``redis-server`` (AOF on, as the README asks of production).
+Redis starts its own ``redis-server`` (without persistence: a restart loses every job in it).
 """
 from __future__ import annotations
 
@@ -36,9 +36,12 @@ needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, re
 
 # --- a Redis server of our own -----------------------------------------------------------------
 class RedisServer:
-    """``redis-server`` on a free port, its data (AOF) in ``directory``; ``restart`` keeps both."""
+    """``redis-server`` on a free port, in ``directory``; ``restart`` keeps both. ``persist``: AOF
+    on (what the README asks of production); off (the default here), a restart loses every queued
+    job, scheduled retry and lock: the worst case, which the database-driven recovery sweep covers."""
 
-    def __init__(self, directory, port: int | None = None):
+    def __init__(self, directory, port: int | None = None, persist: bool = False):
+        self.persist = persist
         self.directory = str(directory)
         os.makedirs(self.directory, exist_ok=True)
         self.port = port or free_port()
@@ -50,7 +53,7 @@ class RedisServer:
 
     def start(self, timeout: float = 10) -> "RedisServer":
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory,
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--logfile", self.log,
+                "--appendonly", "yes" if self.persist else "no", "--appendfsync", "everysec", "--save", "", "--logfile", self.log,
                 "--protected-mode", "no"]
         self.popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                       start_new_session=True)

@@ -1,11 +1,14 @@
-"""Redis restarted (SIGKILL, then started again on the same port and AOF directory) while an
-announcement's chunks and pushes are in flight: two ``lienlac serve`` and two ``lienlac worker``
-on PostgreSQL and a Redis of the test's own, pushes to the local FCM server.
+"""Redis restarted (SIGKILL, then started again on the same port, without persistence: every
+queued job, scheduled retry and lock is lost) while an announcement's chunks and pushes are in
+flight: two ``lienlac serve`` and two ``lienlac worker`` on PostgreSQL and a Redis of the test's
+own, pushes to the local FCM server.
 
 Afterwards every guardian has exactly one inbox row, every device got its push, the counts agree,
 no request was left with a 5xx that a retry does not cure, and the processes recovered by
-themselves: the same workers finish the fan-out, the web processes answer and carry Socket.IO
-events between each other again.
+themselves: the same workers finish the fan-out (the recovery sweep, ``notifications.recovery``,
+finds in the database the chunks and pushes whose jobs Redis lost and enqueues them again), the
+web processes answer and carry Socket.IO events between each other again. (Without the sweep,
+``RECOVERY_SWEEP_SECONDS=0``, this test stops at 910 of 1,560 devices pushed.)
 """
 from __future__ import annotations
 
@@ -83,6 +86,7 @@ def test_redis_restart_mid_fanout(pg_url, own_redis, make_config, tmp_path):
             env = process_env(pg_url, redis_url, tmp_path, SOCKETIO_CHANNEL=channel, FCM_ENDPOINT=fcm.url,
                               FIREBASE_PROJECT_ID=fcm.project_id, FCM_RATE_PER_SECOND=100000,
                               FCM_RETRY_BASE_SECONDS=0.05, RQ_MAINTENANCE_INTERVAL=2, RQ_MONITOR_INTERVAL=2,
+                              PUSH_CLAIM_TIMEOUT_SECONDS=3, RECOVERY_SWEEP_SECONDS=1,
                               ANNOUNCEMENT_RATE_LIMIT="1000 per minute")
             (_web_a, url_a), (_web_b, url_b) = procs.webs(env, "web-a", "web-b")
             workers = [procs.worker(env, name="w1"), procs.worker(env, name="w2")]
