@@ -12,7 +12,7 @@ from .accounts import logic as accounts
 from .accounts import sessioncache
 from .accounts.logic import LogSmsSender
 from .config import Config
-from .db import db, init_database
+from .db import db, init_database, release as release_db
 from .errors import register_error_handlers
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -93,8 +93,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
 
     @app.teardown_request
     def _close_db(_exc):
-        if not db.is_closed() and not db.in_transaction():
-            db.close()
+        release_db()  # back to the pool, or out of it if PostgreSQL ended it
 
     init_request_logging(app)
     inputs.init_app(app)  # after the request log starts, so rejected requests are logged too
