@@ -83,7 +83,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     app.extensions["lienlac.sms"] = LogSmsSender()
 
     init_database(config.database_url, config.db_pool_size)
-    jobs.configure(app, config.redis_url, inline=config.jobs_inline)
+    jobs.configure(app, config.redis_url, inline=config.jobs_inline, monitor_interval=config.rq_monitor_interval)
 
     @app.before_request
     def _open_db():
