@@ -96,6 +96,18 @@ def own_redis(tmp_path):
     server.stop(signal.SIGKILL)
 
 
+# --- the fan-out rig's environment ---------------------------------------------------------------
+def fanout_env(pg_url, redis_url, tmp_path, channel, fcm, **extra) -> dict:
+    """Web and worker processes pushing to the local FCM server ``fcm``, with short fault timings:
+    claims stale after 3 s, the recovery sweep every second, retries after 50 ms."""
+    from ..support.servers import process_env
+
+    settings = dict(SOCKETIO_CHANNEL=channel, FCM_ENDPOINT=fcm.url, FIREBASE_PROJECT_ID=fcm.project_id,
+                    FCM_RATE_PER_SECOND=100000, FCM_RETRY_BASE_SECONDS=0.05, PUSH_CLAIM_TIMEOUT_SECONDS=3,
+                    RECOVERY_SWEEP_SECONDS=1)
+    return process_env(pg_url, redis_url, tmp_path, **{**settings, **extra})
+
+
 # --- PostgreSQL backends -----------------------------------------------------------------------
 def with_application_name(url: str, name: str) -> str:
     """The DATABASE_URL of one process, its connections named ``name`` in pg_stat_activity."""
@@ -222,3 +234,42 @@ class SocketClient:
 
     def close(self) -> None:
         threading.Thread(target=self.sio.disconnect, daemon=True).start()
+
+
+# --- what a stuck fan-out left where ------------------------------------------------------------
+def diagnose_fanout(redis_url, ann_id) -> str:
+    """What is left where, for a failure message: RQ's queues and registries, the fan-out's rows."""
+    import redis as redis_lib
+    from peewee import fn
+    from rq import Queue
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+    from service.jobs import QUEUES
+
+    from notifications.models import AnnouncementChunk, Notification, PushAttempt
+
+    conn = redis_lib.Redis.from_url(redis_url)
+    out = {}
+    for name in QUEUES:
+        q = Queue(name, connection=conn)
+        out[name] = {"queued": q.count, "started": StartedJobRegistry(queue=q).get_job_ids(),
+                     "scheduled": len(ScheduledJobRegistry(queue=q)), "failed": FailedJobRegistry(queue=q).get_job_ids()}
+    out["due_in"] = [round(score - time.time(), 1) for name in QUEUES
+                     for _, score in conn.zrange(ScheduledJobRegistry(queue=Queue(name, connection=conn)).key, 0, -1,
+                                                 withscores=True)]
+    out["schedulers"] = {k.decode(): {f.decode(): v.decode() for f, v in conn.hgetall(k).items()}
+                         for k in conn.scan_iter("rq:scheduler:*")}
+    out["workers"] = [w.decode() for w in conn.smembers("rq:workers")]
+    out["locks"] = {k.decode(): (conn.get(k) or b"").decode() for k in conn.scan_iter("rq:scheduler-lock:*")}
+    out["chunks_open"] = AnnouncementChunk.select().where((AnnouncementChunk.announcement == int(ann_id))
+                                                         & AnnouncementChunk.done_at.is_null()).count()
+    out["attempts"] = dict(PushAttempt.select(PushAttempt.status, fn.COUNT(PushAttempt.id))
+                           .where(PushAttempt.announcement_id == int(ann_id)).group_by(PushAttempt.status).tuples())
+    retry = PushAttempt.select(fn.MIN(PushAttempt.next_at), fn.MAX(PushAttempt.next_at), fn.MAX(PushAttempt.tries)).where(
+        (PushAttempt.announcement_id == int(ann_id)) & (PushAttempt.status == "retry")).tuples().first()
+    from service.db import utcnow
+    out["retry_next_at"] = [round((t - utcnow()).total_seconds(), 1) if hasattr(t, "year") else t for t in retry]
+    out["notifications"] = dict(Notification.select(Notification.push_status, fn.COUNT(Notification.id))
+                                .where(Notification.announcement == int(ann_id))
+                                .group_by(Notification.push_status).tuples())
+    return repr(out)

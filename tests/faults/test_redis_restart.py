@@ -25,51 +25,15 @@ from service.accounts import logic as accounts
 from service.roster import logic as roster
 from tests.notifications.seed import seed_school
 from tests.support.fcm_server import FcmTestServer
-from tests.support.servers import SHARED_SECRET, Processes, process_env, shared_app, truncate_all, unique_channel, \
+from tests.support.servers import SHARED_SECRET, Processes, shared_app, truncate_all, unique_channel, \
     wait_for
 
-from .conftest import Http, SocketClient, needs_postgres, needs_redis_server
+from .conftest import Http, SocketClient, diagnose_fanout, fanout_env, needs_postgres, needs_redis_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, needs_postgres, needs_redis_server]
 
 API = "/api/v1"
 GUARDIANS = 1_200  # 1,560 devices, two chunks
-
-
-def _diagnose(redis_url, ann_id) -> str:
-    """What is left where, for a failure message: RQ's queues and registries, the fan-out's rows."""
-    import redis as redis_lib
-    from peewee import fn
-    from rq import Queue
-    from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-
-    from notifications.models import AnnouncementChunk, PushAttempt
-
-    conn = redis_lib.Redis.from_url(redis_url)
-    out = {}
-    for name in ("high", "default", "low"):
-        q = Queue(name, connection=conn)
-        out[name] = {"queued": q.count, "started": StartedJobRegistry(queue=q).get_job_ids(),
-                     "scheduled": len(ScheduledJobRegistry(queue=q)), "failed": FailedJobRegistry(queue=q).get_job_ids()}
-    out["due_in"] = [round(score - time.time(), 1) for name in ("high", "default", "low")
-                     for _, score in conn.zrange(ScheduledJobRegistry(queue=Queue(name, connection=conn)).key, 0, -1,
-                                                 withscores=True)]
-    out["schedulers"] = {k.decode(): {f.decode(): v.decode() for f, v in conn.hgetall(k).items()}
-                         for k in conn.scan_iter("rq:scheduler:*")}
-    out["workers"] = [w.decode() for w in conn.smembers("rq:workers")]
-    out["locks"] = {k.decode(): (conn.get(k) or b"").decode() for k in conn.scan_iter("rq:scheduler-lock:*")}
-    out["chunks_open"] = AnnouncementChunk.select().where((AnnouncementChunk.announcement == int(ann_id))
-                                                         & AnnouncementChunk.done_at.is_null()).count()
-    out["attempts"] = dict(PushAttempt.select(PushAttempt.status, fn.COUNT(PushAttempt.id))
-                           .where(PushAttempt.announcement_id == int(ann_id)).group_by(PushAttempt.status).tuples())
-    retry = PushAttempt.select(fn.MIN(PushAttempt.next_at), fn.MAX(PushAttempt.next_at), fn.MAX(PushAttempt.tries)).where(
-        (PushAttempt.announcement_id == int(ann_id)) & (PushAttempt.status == "retry")).tuples().first()
-    from service.db import utcnow
-    out["retry_next_at"] = [round((t - utcnow()).total_seconds(), 1) if hasattr(t, "year") else t for t in retry]
-    out["notifications"] = dict(Notification.select(Notification.push_status, fn.COUNT(Notification.id))
-                                .where(Notification.announcement == int(ann_id))
-                                .group_by(Notification.push_status).tuples())
-    return repr(out)
 
 
 def test_redis_restart_mid_fanout(pg_url, own_redis, make_config, tmp_path):
@@ -83,11 +47,8 @@ def test_redis_restart_mid_fanout(pg_url, own_redis, make_config, tmp_path):
                                    socketio_channel=channel)) as app:
         try:
             seeded = seed_school(GUARDIANS, with_device=1.0, two_devices=0.3)
-            env = process_env(pg_url, redis_url, tmp_path, SOCKETIO_CHANNEL=channel, FCM_ENDPOINT=fcm.url,
-                              FIREBASE_PROJECT_ID=fcm.project_id, FCM_RATE_PER_SECOND=100000,
-                              FCM_RETRY_BASE_SECONDS=0.05, RQ_MAINTENANCE_INTERVAL=2, RQ_MONITOR_INTERVAL=2,
-                              PUSH_CLAIM_TIMEOUT_SECONDS=3, RECOVERY_SWEEP_SECONDS=1,
-                              ANNOUNCEMENT_RATE_LIMIT="1000 per minute")
+            env = fanout_env(pg_url, redis_url, tmp_path, channel, fcm, RQ_MAINTENANCE_INTERVAL=2,
+                             RQ_MONITOR_INTERVAL=2, ANNOUNCEMENT_RATE_LIMIT="1000 per minute")
             (_web_a, url_a), (_web_b, url_b) = procs.webs(env, "web-a", "web-b")
             workers = [procs.worker(env, name="w1"), procs.worker(env, name="w2")]
             with app.app_context():
@@ -131,7 +92,7 @@ def test_redis_restart_mid_fanout(pg_url, own_redis, make_config, tmp_path):
                 wait_for(done, 60, 0.2, "the fan-out to finish")
             except AssertionError:
                 raise AssertionError(f"Redis down {down:.1f}s; {len(set(fcm.accepted_tokens()))}/"
-                                     f"{len(seeded.tokens)} devices pushed; {_diagnose(redis_url, ann_id)}") from None
+                                     f"{len(seeded.tokens)} devices pushed; {diagnose_fanout(redis_url, ann_id)}") from None
             time.sleep(1.0)  # a late duplicate would show by now
             stop.set()
             poller.join(30)
