@@ -54,9 +54,10 @@ class PooledPostgres(PooledPostgresqlDatabase):
     def execute_sql(self, sql, params=None):
         try:
             cursor = super().execute_sql(sql, params)
-        except (peewee.OperationalError, peewee.InterfaceError):
-            if (self.in_transaction() or not _READ.match(sql) or "pg_advisory" in sql or self._pinned()
-                    or not self.connection_lost()):
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            lost = self.connection_lost()
+            exc.connection_lost = lost  # the error handler's answer, even once the connection is forgotten
+            if not lost or self.in_transaction() or not _READ.match(sql) or "pg_advisory" in sql or self._pinned():
                 raise
             log.warning("database connection lost: reading again on a new connection")
             self.discard()
@@ -85,8 +86,13 @@ class PooledPostgres(PooledPostgresqlDatabase):
             self._close(conn, close_conn=True)
 
 
-def connection_lost() -> bool:
-    """The current connection was ended from the other side (PostgreSQL only)."""
+def connection_lost(exc: BaseException | None = None) -> bool:
+    """The current connection was ended from the other side (PostgreSQL only), or ``exc`` (or an
+    error it arose from) was raised by a statement on a connection found dead then."""
+    while exc is not None:
+        if getattr(exc, "connection_lost", False):
+            return True
+        exc = exc.__cause__ or exc.__context__
     return isinstance(db.obj, PooledPostgres) and db.obj.connection_lost()
 
 

@@ -146,7 +146,7 @@ def register_error_handlers(app: Flask) -> None:
     def _database_error(exc: Exception):
         from .db import connection_lost
 
-        if not connection_lost():
+        if not connection_lost(exc):
             return _unexpected(exc)
         # PostgreSQL ended the connection mid-request (a failover, pg_terminate_backend): whatever
         # the request's transaction did is rolled back; the same request again gets a new connection

@@ -83,7 +83,15 @@ def test_the_api_answers_503_with_retry_after_when_the_connection_dies_mid_trans
         db.execute_sql("SELECT * FROM no_such_table")
         return {"ok": True}
 
+    def dies_and_is_forgotten():
+        try:
+            db.execute_sql("SELECT pg_terminate_backend(pg_backend_pid())")  # (read again: dies again)
+        finally:
+            db.obj.manual_close()  # as messaging does when it cannot release its lock
+        return {"ok": True}
+
     pg_app.add_url_rule("/test/dies", view_func=dies_in_a_transaction)
+    pg_app.add_url_rule("/test/forgotten", view_func=dies_and_is_forgotten)
     pg_app.add_url_rule("/test/fails", view_func=fails_otherwise)
     client = pg_app.test_client()
     r = client.get("/test/dies")
@@ -91,5 +99,7 @@ def test_the_api_answers_503_with_retry_after_when_the_connection_dies_mid_trans
     assert r.get_json()["error"]["code"] == "unavailable"
     assert not db.obj._in_use  # pylint: disable=protected-access  (released, not returned)
     assert client.get("/healthz").status_code == 200
+    r = client.get("/test/forgotten")  # the connection is gone from the thread: the error still says so
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     r = client.get("/test/fails")  # another database error is still a 500
     assert r.status_code == 500 and r.get_json()["error"]["code"] == "internal_error"
