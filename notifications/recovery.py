@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from peewee import fn
 
@@ -34,13 +35,34 @@ PUSH_JOB = 500  # notifications per recovered push job
 SCAN = 20_000  # notifications per statement of the push scan
 
 
-def recover(grace: float, now: dt.datetime | None = None, lookback: dt.timedelta = PUSH_LOOKBACK) -> dict:
+#: (monotonic time, highest notification id) as this process saw them, newest last
+_watermarks: list[tuple[float, int]] = []
+
+
+def settled_id(grace: float, clock=time.monotonic) -> int | None:
+    """The highest notification id that already existed ``grace`` seconds ago, as far as this
+    process knows (None on its first look). Rows inserted since are not judged yet: their push
+    jobs may just be waiting in the queue (a chunk run again inserts rows "created" at the
+    announcement's start, so ``created_at`` cannot tell)."""
+    now = clock()
+    _watermarks.append((now, Notification.select(fn.MAX(Notification.id)).scalar() or 0))
+    older = [k for k, (t, _) in enumerate(_watermarks) if t <= now - grace]
+    if not older:
+        return None
+    del _watermarks[:older[-1]]  # the newest one old enough, and what came after it
+    return _watermarks[0][1]
+
+
+def recover(grace: float, now: dt.datetime | None = None, lookback: dt.timedelta = PUSH_LOOKBACK,
+            clock=time.monotonic) -> dict:
     """Re-enqueue what is ``grace`` seconds overdue and unclaimed; returns counts per kind."""
     now = now or utcnow()
     due = now - dt.timedelta(seconds=grace)
+    pushing = current_sender() is not None
+    upto = settled_id(grace, clock) if pushing else None
     out = {"announcements": recover_announcements(due),
-           "pushes": recover_pushes(due, now - lookback) if current_sender() is not None else 0,
-           "stale": sweep(grace, now=now) if current_sender() is not None else 0}
+           "pushes": recover_pushes(due, now - lookback, upto) if upto else 0,
+           "stale": sweep(grace, now=now) if pushing else 0}
     if any(out.values()):
         log.warning("recovery sweep: %s", " ".join(f"{k}={v}" for k, v in out.items()))
     return out
@@ -76,10 +98,10 @@ def _first_id_since(since: dt.datetime) -> int | None:
     return low
 
 
-def recover_pushes(due: dt.datetime, since: dt.datetime) -> int:
-    """Notifications whose push is due (pending, or held past its quiet hours) since ``due`` with a
-    device (registered by then) that has no attempt at all: nobody claimed it, so no claim can go
-    stale; their push jobs again."""
+def recover_pushes(due: dt.datetime, since: dt.datetime, upto: int) -> int:
+    """Notifications (ids up to ``upto``) whose push is due (pending, or held past its quiet hours)
+    since ``due`` with a device (registered by then) that has no attempt at all: nobody claimed it,
+    so no claim can go stale; their push jobs again."""
     start = _first_id_since(since)
     if start is None:
         return 0
@@ -93,7 +115,8 @@ def recover_pushes(due: dt.datetime, since: dt.datetime) -> int:
     found = 0
     while True:
         ids = [n for (n,) in Notification.select(Notification.id)
-               .where((Notification.id >= start) & due_push & (Notification.created_at <= due)
+               .where((Notification.id >= start) & (Notification.id <= upto) & due_push
+                      & (Notification.created_at <= due)
                       & fn.EXISTS(unpushed_device))
                .order_by(Notification.id).limit(SCAN).tuples()]
         for k in range(0, len(ids), PUSH_JOB):
