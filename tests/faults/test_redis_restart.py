@@ -79,10 +79,11 @@ def test_redis_restart_mid_fanout(pg_url, own_redis, make_config, tmp_path):
             poller = threading.Thread(target=poll, daemon=True)
             poller.start()
 
-            wait_for(lambda: fcm.count() >= len(seeded.tokens) // 5, 60, 0.01, "pushes to be under way")
+            # the first push accepted: chunks and push jobs are queued in Redis, and lost with it
+            wait_for(lambda: fcm.count() >= 1, 60, 0.01, "pushes to be under way")
             before = fcm.count()
             down = own_redis.restart(signal.SIGKILL, down_seconds=1.5)
-            assert before < len(seeded.tokens) and fcm.count() < len(seeded.tokens), "the fan-out was over already"
+            assert before < len(seeded.tokens), "the fan-out was over already"
 
             def done():
                 return (status(url_b)["status"] == "sent"
