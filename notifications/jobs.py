@@ -49,6 +49,16 @@ def sweep_push(timeout: float | None = None) -> int:
 
 
 @job
+def recover() -> dict:
+    """The periodic recovery sweep (``recovery.recover``): due work whose job was lost, enqueued again."""
+    from flask import current_app
+
+    from .recovery import recover as run
+
+    return run(current_app.config["LIENLAC"].push_claim_timeout_seconds)
+
+
+@job
 def release_held(now: str | None = None) -> None:
     logic.release_held(_when(now))
 

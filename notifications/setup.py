@@ -19,6 +19,8 @@ def init_app(app, config) -> None:
     # on the database the factory has just made, before any other thread opens a connection to it
     fanout.register_sqlite_functions(db.obj, logic.quiet_until)
     logged_out.connect(logic._on_logged_out)  # pylint: disable=protected-access  (idempotent)
+    # every worker takes part in the recovery sweep (one run per period across all of them)
+    jobsmod.periodic("notifications-recover", "notifications.jobs.recover", config.recovery_sweep_seconds)
     sender = make_sender(config, redis=jobsmod.redis_connection())
     app.extensions["lienlac.push"] = sender
     message = (f"push notifications on: {sender.description}, at most {config.fcm_rate_per_second:g}/s"

@@ -14,7 +14,7 @@ from .accounts import logic as accounts
 from .accounts import sessioncache
 from .accounts.logic import LogSmsSender
 from .config import Config
-from .db import db, init_database
+from .db import db, init_database, release as release_db
 from .errors import register_error_handlers
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -109,7 +109,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
     app.extensions["lienlac.sms"] = LogSmsSender()
 
     init_database(config.database_url, config.db_pool_size)
-    jobs.configure(app, config.redis_url, inline=config.jobs_inline)
+    jobs.configure(app, config.redis_url, inline=config.jobs_inline, monitor_interval=config.rq_monitor_interval)
 
     @app.before_request
     def _open_db():
@@ -119,8 +119,7 @@ def create_app(config: Config | None = None, *, web: bool = True) -> Flask:
 
     @app.teardown_request
     def _close_db(_exc):
-        if not db.is_closed() and not db.in_transaction():
-            db.close()
+        release_db()  # back to the pool, or out of it if PostgreSQL ended it
 
     init_request_logging(app)
     inputs.init_app(app)  # after the request log starts, so rejected requests are logged too

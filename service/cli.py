@@ -29,6 +29,8 @@ def _maybe_patch_gevent(argv=None) -> None:
 _maybe_patch_gevent()  # at import time, before click, redis, psycopg2 or threading-based code loads
 
 import json  # noqa: E402
+import threading  # noqa: E402
+import uuid  # noqa: E402
 
 import click  # noqa: E402
 
@@ -87,9 +89,10 @@ def worker(burst, fork, simple, queue_names, name):
 
     Jobs run in the worker's own process, one after the other, with RQ's job timeouts and warm
     shutdown (SIGTERM finishes the current job); ``--fork`` runs each in a forked work horse.
-    Run several workers for parallelism.
+    Run several workers for parallelism. A Redis outage does not end it (``service/rqworker.py``).
+    Workers serving ``high`` also enqueue the periodic jobs (``jobs.periodic``: the recovery sweep).
     """
-    from . import jobs
+    from . import jobs, rqworker
     from .worker import worker_class
 
     if fork and simple:
@@ -104,11 +107,23 @@ def worker(burst, fork, simple, queue_names, name):
     if queue_names:
         queues.sort(key=lambda q: queue_names.index(q.name))
     config = app.config["LIENLAC"]
-    with app.app_context():
-        w = worker_class(fork)(queues, connection=jobs.redis_connection(), name=name,
-                               maintenance_interval=config.rq_maintenance_interval,
-                               job_monitoring_interval=config.rq_monitor_interval)
-        w.work(burst=burst, with_scheduler=True, logging_level=config.log_level)
+    name = name or uuid.uuid4().hex  # the same name when a Redis outage makes it start again
+    cls = worker_class(fork)
+
+    def make_worker():
+        return cls(queues, connection=jobs.redis_connection(), name=name,
+                   maintenance_interval=config.rq_maintenance_interval,
+                   job_monitoring_interval=config.rq_monitor_interval)
+
+    # the periodic jobs (the recovery sweep): ticked by every long-running worker that serves them
+    stop_periodic = threading.Event()
+    if not burst and any(q.name == "high" for q in queues):
+        jobs.start_periodic(app, stop_periodic)
+    try:
+        with app.app_context():  # a Redis outage does not end it: it waits, recovers and goes on
+            rqworker.run(make_worker, jobs.redis_connection(), burst=burst, logging_level=config.log_level)
+    finally:
+        stop_periodic.set()
 
 
 @cli.command()

@@ -46,6 +46,7 @@ class Config:
     fcm_endpoint: str | None = None
     fcm_rate_per_second: float = 10000.0  # FCM's default project quota: 600,000 messages a minute
     push_claim_timeout_seconds: float = 60.0  # a push claim older than this (its worker died) is taken up again
+    recovery_sweep_seconds: float = 30.0  # how often the workers look for due work whose job was lost
     fcm_retry_base_seconds: float = 0.5  # first push retry delay; doubles per try, with jitter
     timezone: str = "Asia/Ho_Chi_Minh"
     upload_dir: str = "instance/uploads"
@@ -98,6 +99,7 @@ class Config:
             fcm_rate_per_second=float(env.get("FCM_RATE_PER_SECOND", 10000)),
             push_claim_timeout_seconds=float(env.get("PUSH_CLAIM_TIMEOUT_SECONDS", 60)),
             fcm_retry_base_seconds=float(env.get("FCM_RETRY_BASE_SECONDS", 0.5)),
+            recovery_sweep_seconds=float(env.get("RECOVERY_SWEEP_SECONDS", 30)),
             timezone=env.get("TIMEZONE", "Asia/Ho_Chi_Minh"),
             upload_dir=env.get("UPLOAD_DIR") or str(instance / "uploads"),
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)),

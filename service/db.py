@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import logging
+import re
 from pathlib import Path
 
 import peewee
@@ -18,6 +20,7 @@ from playhouse.migrations import Runner
 from playhouse.pool import PooledPostgresqlDatabase
 
 db = peewee.DatabaseProxy()
+log = logging.getLogger("lienlac.db")
 
 MIGRATION_PACKAGES = ("service", "notifications", "messaging", "contactbook", "nutrition", "schedules")
 
@@ -31,6 +34,76 @@ class BaseModel(peewee.Model):
     class Meta:
         database = db
         legacy_table_names = False
+
+
+_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
+class PooledPostgres(PooledPostgresqlDatabase):
+    """The pool, surviving connections that PostgreSQL ended (``pg_terminate_backend``, a restart,
+    a failover, a dropped network path).
+
+    An idle pooled connection that died is found at check-out (the pool's ``SELECT 1``) and
+    replaced. One that dies while a request or job holds it fails the next statement: a
+    ``SELECT`` outside a transaction is then read again, once, on a fresh connection (nothing was
+    written, nothing is lost; not while the connection holds a session-level advisory lock).
+    Inside a transaction, or a write, the error stands (the transaction is gone, and a write may
+    or may not have committed): the web answers 503 with ``Retry-After`` (``service.errors``) and
+    the client sends it again. Either way the dead connection leaves the pool (``release``)."""
+
+    def execute_sql(self, sql, params=None):
+        try:
+            cursor = super().execute_sql(sql, params)
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            lost = self.connection_lost()
+            exc.connection_lost = lost  # the error handler's answer, even once the connection is forgotten
+            if not lost or self.in_transaction() or not _READ.match(sql) or "pg_advisory" in sql or self._pinned():
+                raise
+            log.warning("database connection lost: reading again on a new connection")
+            self.discard()
+            self.connect()
+            return super().execute_sql(sql, params)
+        if "pg_advisory_lock(" in sql:  # a session lock: its holder must not move to another connection
+            self._state.pinned = id(self._state.conn)
+        elif "pg_advisory_unlock(" in sql:
+            self._state.pinned = None
+        return cursor
+
+    def _pinned(self) -> bool:
+        return getattr(self._state, "pinned", None) == id(self._state.conn)
+
+    def connection_lost(self) -> bool:
+        """This thread's connection is open on our side but dead (psycopg2's ``closed`` is set)."""
+        conn = self._state.conn
+        return conn is not None and bool(getattr(conn, "closed", 0))
+
+    def discard(self) -> None:
+        """Forget this thread's connection: out of the pool, closed, and the thread's state reset
+        (a transaction it held died with it)."""
+        conn = self._state.conn
+        self._state.reset()
+        if conn is not None:
+            self._close(conn, close_conn=True)
+
+
+def connection_lost(exc: BaseException | None = None) -> bool:
+    """The current connection was ended from the other side (PostgreSQL only), or ``exc`` (or an
+    error it arose from) was raised by a statement on a connection found dead then."""
+    while exc is not None:
+        if getattr(exc, "connection_lost", False):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return isinstance(db.obj, PooledPostgres) and db.obj.connection_lost()
+
+
+def release() -> None:
+    """End of a request or job: the connection back to the pool, or out of it if it died."""
+    if db.obj is None or db.is_closed():
+        return
+    if connection_lost():
+        db.obj.discard()
+    elif not db.in_transaction():
+        db.close()
 
 
 def make_database(url: str, pool_size: int = 32) -> peewee.Database:
@@ -52,7 +125,7 @@ def make_database(url: str, pool_size: int = 32) -> peewee.Database:
     if url.startswith(("postgres://", "postgresql://", "postgresql+pool://")):
         params = parse_db_url(url.replace("postgresql+pool://", "postgresql://"))
         name = params.pop("database")
-        return PooledPostgresqlDatabase(
+        return PooledPostgres(
             name,
             max_connections=pool_size,
             stale_timeout=300,
@@ -79,8 +152,8 @@ def connection():
     try:
         yield db
     finally:
-        if opened and not db.in_transaction():
-            db.close()
+        if opened:
+            release()
 
 
 def on_commit(fn, *args, **kwargs) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import peewee
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -138,6 +139,20 @@ def register_error_handlers(app: Flask) -> None:
                 response.headers["Retry-After"] = retry or "60"
         if status == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(peewee.OperationalError)
+    @app.errorhandler(peewee.InterfaceError)
+    def _database_error(exc: Exception):
+        from .db import connection_lost
+
+        if not connection_lost(exc):
+            return _unexpected(exc)
+        # PostgreSQL ended the connection mid-request (a failover, pg_terminate_backend): whatever
+        # the request's transaction did is rolled back; the same request again gets a new connection
+        log.warning("database connection lost during the request: 503")
+        response = envelope(503, "The database connection was lost; try again.", code="unavailable")
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

@@ -57,15 +57,21 @@ class _Backend:
         self.lock = threading.Lock()
         self.pending: set[concurrent.futures.Future] = set()
         self.local_ids: set[str] = set()  # in-process jobs waiting or running, by job id
+        self.stall_seconds: float = 35.0  # a started job whose heartbeat is older than this is dead
 
 
 _backend = _Backend()
 
 
-def configure(app, redis_url: str | None, inline: bool = False, pool_size: int = 4) -> None:
-    """Called by create_app; jobs run inside this app's context wherever they run."""
+def configure(app, redis_url: str | None, inline: bool = False, pool_size: int = 4,
+              monitor_interval: float = 10.0) -> None:
+    """Called by create_app; jobs run inside this app's context wherever they run.
+
+    ``monitor_interval``: how often a worker renews a running job's heartbeat (``RQ_MONITOR_INTERVAL``);
+    three missed beats (and 5 s) mark the job's worker dead (``_stalled``)."""
     _backend.app = app
     _backend.inline = inline
+    _backend.stall_seconds = 3 * float(monitor_interval) + 5
     if redis_url:
         # connect timeout only: a worker blocks on BLPOP longer than any socket timeout we would pick
         _backend.redis = Redis.from_url(redis_url, socket_connect_timeout=5, health_check_interval=30)
@@ -165,11 +171,25 @@ def _enqueue_rq(func, args, kwargs, queue, job_id, at, retry, timeout) -> str:
                 status = existing.get_status()
             except NoSuchJobError:
                 continue  # it expired in between: try again
-            if status in _PENDING_STATUSES:
+            if status in _PENDING_STATUSES and not (status == JobStatus.STARTED and _stalled(existing)):
                 log.info("job already pending", extra={"job": getattr(func, "__qualname__", str(func))})
                 return job_id
+            if status == JobStatus.STARTED:
+                log.warning("job %s: its worker stopped beating (killed?): enqueued again", job_id)
             existing.delete()  # finished, failed, stopped or canceled: run it again
     raise RuntimeError(f"could not enqueue job {job_id}")
+
+
+def _stalled(job: Job) -> bool:
+    """A started job whose worker has not renewed its heartbeat for ``stall_seconds``: the worker
+    was killed (RQ's own maintenance notices a minute or more later). Jobs are idempotent, so the
+    same id may run again now; were the worker only frozen, the job runs twice, harmlessly."""
+    beat = job.last_heartbeat or job.started_at
+    if beat is None:
+        return False
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=dt.timezone.utc)
+    return (dt.datetime.now(dt.timezone.utc) - beat).total_seconds() > _backend.stall_seconds
 
 
 def enqueue(func, *args, queue: str = "default", job_id: str | None = None,
@@ -180,8 +200,9 @@ def enqueue(func, *args, queue: str = "default", job_id: str | None = None,
     ``func``: a ``@job`` function or its dotted name (``"notifications.jobs.push"``).
 
     ``job_id`` makes the enqueue idempotent: while a job with that id waits, is scheduled, is
-    retrying or runs, enqueueing it again does nothing; once it has finished or failed, it is
-    enqueued afresh. (So a job that enqueues its own continuation must give it another id.)
+    retrying or runs, enqueueing it again does nothing; once it has finished or failed, or its
+    worker died running it (no heartbeat for three monitor intervals), it is enqueued afresh.
+    (So a job that enqueues its own continuation must give it another id.)
     Any string makes a job id (``"fanout:42"``): characters RQ refuses are mapped, and the id
     actually used is returned. ``retry`` is ``(max_retries, [interval seconds, ...])`` on RQ (an
     interval of 0 retries at once); the in-process pool does not retry.
@@ -256,3 +277,49 @@ def drain(timeout: float = 30.0) -> bool:
 
 def queues() -> list[Queue]:
     return [_backend.queues[name] for name in QUEUES]
+
+
+# --- periodic jobs (run by the workers) --------------------------------------------------------
+_periodic: dict[str, tuple[str, float]] = {}
+
+
+def periodic(name: str, func: str, every: float) -> None:
+    """Declare a job that the workers enqueue every ``every`` seconds (a domain package's setup
+    calls this; ``every`` <= 0 switches it off). Kept out of Redis on purpose: a Redis that lost
+    its data still gets them, from the next tick of any worker."""
+    if every and every > 0:
+        _periodic[name] = (func, float(every))
+    else:
+        _periodic.pop(name, None)
+
+
+def tick_periodic() -> list[str]:
+    """Enqueue each periodic job whose period has come: one ``SET NX EX`` per job makes it once
+    per period across every worker; the fixed job id makes one still waiting absorb the next.
+    Returns the names enqueued. Redis errors propagate (the caller retries at its next tick)."""
+    if _backend.redis is None:
+        return []
+    fired = []
+    for name, (func, every) in sorted(_periodic.items()):
+        if _backend.redis.set(f"lienlac:periodic:{name}", "1", nx=True, px=max(1, int(every * 1000))):
+            _enqueue_rq(func, (), {}, "high", _safe_job_id(f"periodic-{name}"), None, None, max(60, int(every * 10)))
+            fired.append(name)
+    return fired
+
+
+def start_periodic(app, stop: threading.Event, resolution: float = 1.0) -> threading.Thread | None:
+    """A daemon thread of a worker process: ``tick_periodic`` every ``resolution`` seconds until ``stop``."""
+    if _backend.redis is None or not _periodic:
+        return None
+
+    def loop():
+        while not stop.wait(resolution):
+            try:
+                with app.app_context():
+                    tick_periodic()
+            except Exception:  # noqa: BLE001 - Redis away: the next tick tries again
+                log.debug("periodic tick failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="lienlac-periodic", daemon=True)
+    thread.start()
+    return thread

@@ -37,21 +37,23 @@ def _signal(pids, sig) -> None:
             pass
 
 
-def sigkill_worker_mid_job(proc, redis, timeout: float = 30) -> list[str]:
-    """Kill a worker as a crashing machine would, while it runs a job: the worker, its scheduler
-    and its work horse (which RQ puts in a process group of its own). The tree is frozen
-    (SIGSTOP) first and killed only if a job of this worker is still running; otherwise it is
-    let go and we try again. Returns the ids of the jobs it was running."""
+def sigkill_worker_mid_job(proc, redis, timeout: float = 30, match=None) -> list[str]:
+    """Kill a worker as a crashing machine would, while it runs a job (one whose id ``match``
+    accepts, if given): the worker, its scheduler and its work horse (which RQ puts in a process
+    group of its own). The tree is frozen (SIGSTOP) first and killed only if such a job of this
+    worker is still running; otherwise it is let go and we try again. Returns the ids of the jobs
+    it was running."""
     import signal
 
     name = worker_name(proc)
+    match = match or (lambda _job_id: True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if running_jobs_of(redis, name):
+        if any(match(j) for j in running_jobs_of(redis, name)):
             pids = _tree(proc.popen.pid)
             _signal(pids, signal.SIGSTOP)
             running = running_jobs_of(redis, name)
-            if running:
+            if any(match(j) for j in running):
                 _signal(reversed(pids), signal.SIGKILL)
                 _signal(pids, signal.SIGCONT)
                 proc.popen.wait(10)

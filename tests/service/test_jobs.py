@@ -132,6 +132,48 @@ def test_a_scheduled_rq_job_is_never_due_before_its_time(rq):
     assert score is not None and score >= at.timestamp()
 
 
+@requires_postgres
+def test_a_periodic_job_is_enqueued_once_per_period_across_workers(rq, monkeypatch):
+    """``jobs.periodic``: every worker ticks; one ``SET NX`` per period lets one of them enqueue it,
+    and its fixed job id absorbs a tick while it still waits (nothing piles up)."""
+    app, _env = rq
+    monkeypatch.setattr(jobs, "_periodic", {})
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    jobs.periodic(name, "tests.support.sample_jobs.count", 0.5)
+    jobs.periodic("off", "tests.support.sample_jobs.count", 0)  # switched off: never declared
+    assert jobs.tick_periodic() == [name]
+    assert jobs.tick_periodic() == []  # a second worker in the same period
+    high = next(q for q in jobs.queues() if q.name == "high")
+    assert high.job_ids.count(f"periodic-{name}") == 1
+    time.sleep(0.6)
+    assert jobs.tick_periodic() == [name]  # the next period; the first is still queued: absorbed
+    assert high.job_ids.count(f"periodic-{name}") == 1
+    high.remove(f"periodic-{name}")
+
+
+@requires_postgres
+def test_a_started_job_whose_worker_stopped_beating_is_enqueued_again(rq):
+    """A worker SIGKILLed mid-job leaves it ``started``; RQ's maintenance requeues it a minute or
+    more later. ``enqueue`` with its id takes it for dead after three missed heartbeats instead."""
+    from rq.job import Job, JobStatus
+
+    app, _env = rq
+    redis = jobs.redis_connection()
+    default = next(q for q in jobs.queues() if q.name == "default")
+    job_id = jobs.enqueue(sample_jobs.count, f"stalled-{uuid.uuid4().hex}", job_id=f"stalled-{uuid.uuid4().hex}")
+    default.remove(job_id)  # a worker took it ...
+    job = Job.fetch(job_id, connection=redis)
+    job.set_status(JobStatus.STARTED)
+    job.heartbeat(dt.datetime.now(dt.timezone.utc), 60)  # ... and beats
+    assert jobs.enqueue(sample_jobs.count, "x", job_id=job_id) == job_id
+    assert Job.fetch(job_id, connection=redis).get_status() == JobStatus.STARTED and job_id not in default.job_ids
+    stale = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=jobs._backend.stall_seconds + 1)
+    job.heartbeat(stale, 60)  # ... and died: no beat for three monitor intervals
+    jobs.enqueue(sample_jobs.count, "x", job_id=job_id)
+    assert Job.fetch(job_id, connection=redis).get_status() == JobStatus.QUEUED and job_id in default.job_ids
+    default.remove(job_id)
+
+
 # --- enqueues and emits made inside a transaction wait for its commit -------------------------
 def test_a_job_enqueued_in_a_transaction_runs_after_commit_and_never_after_rollback(app):
     from service.db import db
