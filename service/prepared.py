@@ -129,6 +129,23 @@ class Prepared:
         if not compiled.postgres:
             args = [_sqlite_value(values[slot[1]]) if slot[0] == "param" else slot[1] for slot in compiled.slots]
             return db.execute_sql(compiled.sql, args)
+        args = [list(v) if isinstance(v, (set, tuple)) else v for v in (values[n] for n in compiled.names)]
+        try:
+            return self._execute(compiled, args)
+        except (peewee.OperationalError, peewee.InterfaceError):
+            # as the pool reads a plain SELECT again (service.db.PooledPostgres): a connection that
+            # PostgreSQL ended, outside a transaction and a session lock, is replaced and the read
+            # made once more (prepared anew on the new connection)
+            database = db.obj
+            if (not getattr(database, "connection_lost", lambda: False)() or db.in_transaction()
+                    or database._pinned()):
+                raise
+            database.discard()
+            database.connect()
+            return self._execute(compiled, args)
+
+    @staticmethod
+    def _execute(compiled: _Compiled, args: list):
         connection = db.connection()
         ready = _prepared_on.setdefault(connection, set())
         if compiled.statement not in ready:
@@ -136,7 +153,6 @@ class Prepared:
                 text = compiled.prepare_sql(cursor)
             db.execute_sql(text)
             ready.add(compiled.statement)
-        args = [list(v) if isinstance(v, (set, tuple)) else v for v in (values[n] for n in compiled.names)]
         return db.execute_sql(compiled.execute, args)
 
     def run(self, **values) -> list:

@@ -90,3 +90,23 @@ def test_survives_rollback_and_new_connections(app, people, database_url):
             dbmod.db.close()
             dbmod.db.obj.close_all()
         assert USERS.run(ids=ids, name="-", first=ids[3]) == [(ids[3], "Người 3", "k")]
+
+
+def test_a_prepared_read_on_a_connection_postgresql_ended_is_read_again(app, people, database_url):
+    """As a plain SELECT (service.db.PooledPostgres): outside a transaction, the read is made once
+    more on a new connection, prepared anew there."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("PostgreSQL connections")
+    from playhouse.db_url import parse
+
+    _school, ids = people
+    with app.app_context():
+        assert USERS.run(ids=ids, name="-", first=ids[0]) == [(ids[0], "Người 0", "k")]  # prepared here
+        old = dbmod.db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+        params = parse(database_url)
+        admin = peewee.PostgresqlDatabase(params.pop("database"), **params)
+        admin.connect()
+        admin.execute_sql("SELECT pg_terminate_backend(%s)", (old,))
+        admin.close()
+        assert USERS.run(ids=ids, name="-", first=ids[1]) == [(ids[1], "Người 1", "k")]
+        assert dbmod.db.execute_sql("SELECT pg_backend_pid()").fetchone()[0] != old
