@@ -56,14 +56,18 @@ def _direct_members_query(conversation_ids, *columns):
             .order_by(Participant.id))
 
 
+_DIRECT_MEMBERS = Prepared("direct_members", lambda p: _direct_members_query(p.ids).tuples())
+
+
 def direct_members(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
     """``{conversation_id: [(user_id, "teacher"|"guardian"), ...]}``: the current members of these
-    direct conversations, in the order they joined (one query)."""
+    direct conversations, in the order they joined (one query, prepared: the send path asks it
+    for every message)."""
     ids = sorted({int(c) for c in conversation_ids})
     out: dict[int, list[tuple[int, str]]] = {c: [] for c in ids}
     if ids:
-        for row in _direct_members_query(ids):
-            out[row.conversation_id].append((row.user_id, "teacher" if row.is_teacher else "guardian"))
+        for conversation_id, user_id, is_teacher in _DIRECT_MEMBERS.run(ids=ids):
+            out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian"))
     return out
 
 

@@ -66,6 +66,7 @@ import notifications
 from service import jobs, presence, ratelimit
 from service.db import db, is_postgres, write_transaction
 from service.errors import Conflict, NotFound, ValidationError
+from service.prepared import Prepared
 from service.roster import logic as roster
 from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGuardian
 
@@ -115,17 +116,26 @@ def _check_client_id(client_id) -> str:
 
 
 # --- who is in the conversation now ----------------------------------------------------------
+def _class_audience_query(p):
+    homeroom = (SchoolClass.select(SchoolClass.homeroom_teacher, pw.Value(0), pw.Value(0))
+                .where((SchoolClass.id == p.class_id) & SchoolClass.homeroom_teacher.is_null(False)))
+    subject = (ClassTeacher.select(ClassTeacher.teacher, pw.Value(1), ClassTeacher.id)
+               .where(ClassTeacher.school_class == p.class_id))
+    guardians = (StudentGuardian.select(StudentGuardian.guardian, pw.Value(2), pw.Value(0))
+                 .join(Student, on=(StudentGuardian.student == Student.id)).where(Student.school_class == p.class_id))
+    return (homeroom + subject + guardians).tuples()
+
+
+# the send path's reads, built once and prepared per PostgreSQL connection (service.prepared)
+_CLASS_AUDIENCE = Prepared("class_audience", _class_audience_query)
+_CONVERSATION = Prepared("send_conversation", lambda p: Conversation.select().where(Conversation.id == p.id))
+
+
 def _class_audience(class_id: int) -> tuple[list[int], set[int]]:
     """A class channel's members now in one query: its teachers (homeroom first, then subject
     teachers) and the guardians of its students who are not its teachers (as
     ``conversations.members_and_teachers``, which takes three)."""
-    homeroom = (SchoolClass.select(SchoolClass.homeroom_teacher, pw.Value(0), pw.Value(0))
-                .where((SchoolClass.id == class_id) & SchoolClass.homeroom_teacher.is_null(False)))
-    subject = (ClassTeacher.select(ClassTeacher.teacher, pw.Value(1), ClassTeacher.id)
-               .where(ClassTeacher.school_class == class_id))
-    guardians = (StudentGuardian.select(StudentGuardian.guardian, pw.Value(2), pw.Value(0))
-                 .join(Student, on=(StudentGuardian.student == Student.id)).where(Student.school_class == class_id))
-    rows = sorted((homeroom + subject + guardians).tuples(), key=lambda r: (r[1], r[2], r[0]))
+    rows = sorted(_CLASS_AUDIENCE.run(class_id=int(class_id)), key=lambda r: (r[1], r[2], r[0]))
     teachers = list(dict.fromkeys(u for u, kind, _ in rows if kind < 2))
     teacher_set = set(teachers)
     guardian_ids = sorted({u for u, kind, _ in rows if kind == 2} - teacher_set)
@@ -244,7 +254,7 @@ def send(user_id: int, conversation_id, client_id, body, attachment_ids: Iterabl
 
     Membership is read with the audience (one query for both; the same roster relations as
     ``conversations.conversation_for``)."""
-    conv = Conversation.get_or_none(Conversation.id == int(conversation_id)) if policy.valid_id(conversation_id) else None
+    conv = next(iter(_CONVERSATION.run(id=int(conversation_id))), None) if policy.valid_id(conversation_id) else None
     audience = audience_of(conv) if conv is not None else ([], set())
     if user_id not in audience[0]:
         raise NotFound("No such conversation.")
