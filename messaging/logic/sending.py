@@ -66,7 +66,7 @@ import notifications
 from service import jobs, presence, ratelimit
 from service.db import db, is_postgres, write_transaction
 from service.errors import Conflict, NotFound, ValidationError
-from service.prepared import Prepared
+from service.prepared import Prepared, PreparedStatement
 from service.roster import logic as roster
 from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGuardian
 
@@ -155,31 +155,37 @@ def _lock_key(conversation_id: int) -> tuple[int, int]:
     return _LOCK_NAMESPACE, int(conversation_id) % 2**31
 
 
-_PG_SQL: dict[str, str] = {}
+def _tables() -> tuple[str, str, str]:
+    return Conversation._meta.table_name, Message._meta.table_name, ReadMark._meta.table_name
 
 
-def _pg_sql(name: str) -> str:
-    if not _PG_SQL:
-        conv, msg, mark = (Conversation._meta.table_name, Message._meta.table_name, ReadMark._meta.table_name)
-        _PG_SQL["insert"] = (
-            f'WITH lock AS (SELECT pg_advisory_lock(%s, %s)), '
-            f'next AS (UPDATE "{conv}" SET last_seq = last_seq + 1, last_message_at = %s, updated_at = %s '
-            f'FROM lock WHERE id = %s RETURNING last_seq) '
+def _insert_text() -> str:
+    conv, msg, _mark = _tables()
+    return (f'WITH lock AS (SELECT pg_advisory_lock($1, $2)), '
+            f'next AS (UPDATE "{conv}" SET last_seq = last_seq + 1, last_message_at = $3, updated_at = $3 '
+            f'FROM lock WHERE id = $4 RETURNING last_seq) '
             f'INSERT INTO "{msg}" (conversation_id, seq, sender_id, client_id, body, created_at) '
-            f'SELECT %s, next.last_seq, %s, %s, %s, %s FROM next RETURNING id, seq')
-        _PG_SQL["release"] = (
-            f'WITH unlock AS (SELECT pg_advisory_unlock(%s, %s)) '
+            f'SELECT $4, next.last_seq, $5, $6, $7, $3 FROM next RETURNING id, seq')
+
+
+def _release_text() -> str:
+    _conv, _msg, mark = _tables()
+    return (f'WITH unlock AS (SELECT pg_advisory_unlock($1, $2)) '
             f'INSERT INTO "{mark}" (conversation_id, user_id, up_to_seq, updated_at) '
-            f'SELECT %s, %s, %s, %s FROM unlock '
+            f'SELECT $3, $4, $5, $6 FROM unlock '
             f'ON CONFLICT (conversation_id, user_id) DO UPDATE SET '
             f'up_to_seq = GREATEST("{mark}".up_to_seq, EXCLUDED.up_to_seq), updated_at = EXCLUDED.updated_at')
-    return _PG_SQL[name]
+
+
+# the two statements of every message on PostgreSQL, prepared once per connection (no parsing nor
+# planning per message; the release's runs while the lock is still held)
+_PG_INSERT = PreparedStatement("send_insert", "int, int, timestamp, bigint, bigint, text, text", _insert_text)
+_PG_RELEASE = PreparedStatement("send_release", "int, int, bigint, bigint, bigint, timestamp", _release_text)
 
 
 def _insert_locked_pg(conversation_id: int, user_id: int, client_id: str, body: str, ts: dt.datetime) -> Message:
     """PostgreSQL: take the conversation's advisory lock, the next seq and insert, in one statement."""
-    row = db.execute_sql(_pg_sql("insert"), (*_lock_key(conversation_id), ts, ts, conversation_id, conversation_id,
-                                             user_id, client_id, body, ts)).fetchone()
+    row = _PG_INSERT.execute(*_lock_key(conversation_id), ts, conversation_id, user_id, client_id, body).fetchone()
     if row is None:
         raise NotFound("No such conversation.")
     return Message(id=row[0], conversation=conversation_id, seq=row[1], sender=user_id, client_id=client_id,
@@ -193,7 +199,7 @@ def _release_pg(conversation_id: int, read_mark: tuple | None) -> None:
         if read_mark is None:
             db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", key)
         else:
-            db.execute_sql(_pg_sql("release"), (*key, conversation_id, *read_mark))
+            _PG_RELEASE.execute(*key, conversation_id, *read_mark)
         return
     except Exception:  # noqa: BLE001 - the message is stored and published: never fail the send here
         log.warning("releasing a conversation lock failed; trying again", exc_info=True)

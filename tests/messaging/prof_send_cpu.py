@@ -112,6 +112,18 @@ def test_send_plans(pg_url, make_config, redis_url, make):
             OfficeHour.weekday, OfficeHour.start_minute).sql())
         import datetime as dt
         ts = dt.datetime.utcnow()
-        explain("insert", sending._pg_sql("insert"), (*sending._lock_key(direct.id), ts, ts, direct.id, direct.id,
-                                                     g.id, uuid.uuid4().hex, "x", ts))
-        explain("release", sending._pg_sql("release"), (*sending._lock_key(direct.id), direct.id, g.id, 1, ts))
+        import re
+        for label, stmt, args in (
+                ("insert", sending._PG_INSERT, (*sending._lock_key(direct.id), ts, direct.id, g.id, uuid.uuid4().hex, "x")),
+                ("release", sending._PG_RELEASE, (*sending._lock_key(direct.id), direct.id, g.id, 1, ts))):
+            _statement, prepare, execute = stmt._compile()
+            text = re.sub(r"\$(\d+)", r"%(p\1)s", prepare.split(" AS ", 1)[1])
+            explain(label, text, {f"p{i + 1}": v for i, v in enumerate(args)})
+            db.execute_sql(prepare)
+            for n in range(7):  # PostgreSQL plans the first five runs each time (custom plans), then a generic one
+                db.execute_sql("BEGIN")
+                rows = [r[0] for r in db.execute_sql("EXPLAIN (ANALYZE, SUMMARY) " + execute, args).fetchall()]
+                db.execute_sql("ROLLBACK")
+                db.execute_sql("SELECT pg_advisory_unlock_all()")
+            print(f"\n{label}, prepared (7th run): " + "; ".join(r for r in rows if r.startswith(("Planning", "Execution"))))
+            db.execute_sql("DEALLOCATE ALL")

@@ -266,6 +266,7 @@ class SendTrace:
     def __init__(self, monkeypatch):
         from messaging.logic import sending
         from service import db as dbmod
+        from service import prepared
 
         self.events: list[tuple[str, str]] = []
         me = threading.get_ident()
@@ -278,13 +279,14 @@ class SendTrace:
         run_sql = database.execute_sql
 
         def execute_sql(sql, params=None):
-            word = sql.lstrip(" (").split(None, 1)[0].upper()
-            if "pg_advisory_lock(" in sql:
+            text = prepared.source_of(sql)  # EXECUTE of a prepared statement: its text
+            word = text.lstrip(" (").split(None, 1)[0].upper()
+            if "pg_advisory_lock(" in text:
                 note("lock", "pg_advisory_lock")
             if word in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
-                note("sql", sql)
+                note("sql", text)
             result = run_sql(sql, params)
-            if "pg_advisory_unlock(" in sql:
+            if "pg_advisory_unlock(" in text:
                 note("unlock", "pg_advisory_unlock")
             return result
 
