@@ -3,12 +3,13 @@
 The send path (``send``: HTTP and sockets)
 -------------------------------------------
 Outside any lock, in this order: the conversation and its members now (one query for a direct
-conversation, one for a class channel: ``audience_of``; the caller must be among them, else 404:
+conversation, ``policy.conversation_with_direct_members``; two for a class channel, the second
+``_class_audience``; every read of the path is prepared); the caller must be among them, else 404:
 the same roster relations as ``policy.is_member``, so authorization and delivery cannot
 disagree), the posting rule, the rate-limit hit (one Redis round trip). Then the critical section
 (below), then outside it again: the sender's read mark (on PostgreSQL it rides on the statement
 that releases the lock), office hours (the sender's note), and presence: who of the recipients
-has a socket open now (``service.presence.online_users``: one Redis pipeline; this process's
+has a socket open now (``service.presence.online_users``: one Redis script call; this process's
 table without Redis). Nobody offline: no job at all. Someone offline: one job
 (``messaging.jobs.push_new_message``, job id per message) for them only, which checks again
 when it runs (the members now and who is connected now) so someone removed from the roster
@@ -128,7 +129,6 @@ def _class_audience_query(p):
 
 # the send path's reads, built once and prepared per PostgreSQL connection (service.prepared)
 _CLASS_AUDIENCE = Prepared("class_audience", _class_audience_query)
-_CONVERSATION = Prepared("send_conversation", lambda p: Conversation.select().where(Conversation.id == p.id))
 
 
 def _class_audience(class_id: int) -> tuple[list[int], set[int]]:
@@ -258,10 +258,16 @@ def _store(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids
 def send(user_id: int, conversation_id, client_id, body, attachment_ids: Iterable[int] = ()) -> tuple[dict, bool]:
     """``send_message`` for a conversation named by a client: 404 unless the caller is in it now.
 
-    Membership is read with the audience (one query for both; the same roster relations as
-    ``conversations.conversation_for``)."""
-    conv = next(iter(_CONVERSATION.run(id=int(conversation_id))), None) if policy.valid_id(conversation_id) else None
-    audience = audience_of(conv) if conv is not None else ([], set())
+    Membership is read with the audience: for a direct conversation one query for the
+    conversation and its members, for a class channel one more for its audience (the same roster
+    relations as ``conversations.conversation_for``)."""
+    conv, people = policy.conversation_with_direct_members(conversation_id)
+    if conv is None:
+        audience = ([], set())
+    elif conv.kind == "class":
+        audience = _class_audience(conv.school_class_id)
+    else:
+        audience = [u for u, _ in people], {u for u, role in people if role == "teacher"}
     if user_id not in audience[0]:
         raise NotFound("No such conversation.")
     return send_message(user_id, conv, client_id, body, attachment_ids, audience=audience)
