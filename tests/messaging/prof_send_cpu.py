@@ -126,4 +126,6 @@ def test_send_plans(pg_url, make_config, redis_url, make):
                 db.execute_sql("ROLLBACK")
                 db.execute_sql("SELECT pg_advisory_unlock_all()")
             print(f"\n{label}, prepared (7th run): " + "; ".join(r for r in rows if r.startswith(("Planning", "Execution"))))
+            if os.environ.get("SEND_CPU_PLANS"):
+                print("\n".join(rows))
             db.execute_sql("DEALLOCATE ALL")
