@@ -102,6 +102,8 @@ def test_send_plans(pg_url, make_config, redis_url, make):
             db.execute_sql("SELECT pg_advisory_unlock_all()")
             times = [r for r in rows if r.startswith(("Planning Time", "Execution Time"))]
             print(f"\n{label}: {'; '.join(times)}")
+            if os.environ.get("SEND_CPU_PLANS"):
+                print("\n".join(rows))
 
         q = policy._direct_members_query([direct.id]).tuples().sql()
         explain("direct_members", *q)
