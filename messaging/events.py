@@ -54,18 +54,21 @@ def _load(schema, data) -> dict:
 
 
 def _handle(func, data):
-    """Run a handler with a database connection; any failure becomes an ``{error}`` acknowledgement."""
-    user_id = socket_user_id()
-    if user_id is None:
-        return {"error": {"code": "unauthorized", "message": "Not connected."}}
-    try:
-        with connection():
+    """Run a handler with a database connection; any failure becomes an ``{error}`` acknowledgement.
+
+    One connection for the session's re-check and the handler (each checkout from the pool costs
+    a round trip: the pool pings a PostgreSQL connection before handing it out)."""
+    with connection():
+        user_id = socket_user_id()
+        if user_id is None:
+            return {"error": {"code": "unauthorized", "message": "Not connected."}}
+        try:
             return func(user_id, data)
-    except ApiError as exc:
-        return _error(exc)
-    except Exception:  # noqa: BLE001 - a socket handler never crashes the connection
-        log.exception("socket handler failed", extra={"user_id": user_id})
-        return {"error": {"code": "internal_error", "message": "Internal server error"}}
+        except ApiError as exc:
+            return _error(exc)
+        except Exception:  # noqa: BLE001 - a socket handler never crashes the connection
+            log.exception("socket handler failed", extra={"user_id": user_id})
+            return {"error": {"code": "internal_error", "message": "Internal server error"}}
 
 
 # --- client → server -------------------------------------------------------------------------------

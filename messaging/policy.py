@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
+import peewee
+
 from service import permissions
 from service.roster import queries as roster_queries
 from service.accounts.models import User
@@ -56,14 +58,18 @@ def _direct_members_query(conversation_ids, *columns):
             .order_by(Participant.id))
 
 
+_DIRECT_MEMBERS = Prepared("direct_members", lambda p: _direct_members_query(p.ids).tuples())
+
+
 def direct_members(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
     """``{conversation_id: [(user_id, "teacher"|"guardian"), ...]}``: the current members of these
-    direct conversations, in the order they joined (one query)."""
+    direct conversations, in the order they joined (one query, prepared: the send path asks it
+    for every message)."""
     ids = sorted({int(c) for c in conversation_ids})
     out: dict[int, list[tuple[int, str]]] = {c: [] for c in ids}
     if ids:
-        for row in _direct_members_query(ids):
-            out[row.conversation_id].append((row.user_id, "teacher" if row.is_teacher else "guardian"))
+        for conversation_id, user_id, is_teacher in _DIRECT_MEMBERS.run(ids=ids):
+            out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian"))
     return out
 
 
@@ -83,6 +89,31 @@ def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tupl
         for conversation_id, user_id, is_teacher, name in _DIRECT_MEMBERS_NAMED.raw(ids=ids):
             out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian", name))
     return out
+
+
+def _conversation_with_direct_members(p):
+    guardian, teacher = _relations()
+    return (Conversation.select(Conversation, Participant.user.alias("member_id"), teacher.alias("member_is_teacher"))
+            .join(Participant, peewee.JOIN.LEFT_OUTER,
+                  on=((Participant.conversation == Conversation.id) & (Conversation.kind == "direct")
+                      & (guardian | teacher)))
+            .where(Conversation.id == p.id).order_by(Participant.id).objects())
+
+
+_CONVERSATION_WITH_DIRECT_MEMBERS = Prepared("conversation_with_direct_members", _conversation_with_direct_members)
+
+
+def conversation_with_direct_members(conversation_id) -> tuple[Conversation | None, list[tuple[int, str]]]:
+    """A conversation named by a client and, for a direct one, its current members as
+    ``direct_members`` gives them (none for a class channel): one query, prepared (the send path
+    asks it for every message)."""
+    if not valid_id(conversation_id):
+        return None, []
+    rows = _CONVERSATION_WITH_DIRECT_MEMBERS.run(id=int(conversation_id))
+    if not rows:
+        return None, []
+    members = [(r.member_id, "teacher" if r.member_is_teacher else "guardian") for r in rows if r.member_id is not None]
+    return rows[0], members
 
 
 def is_direct_member(conversation_id: int, user_id: int) -> bool:

@@ -19,6 +19,10 @@ PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite). ``run`` answers 
 the built query would (models, ``.tuples()``, ``.dicts()``...), through peewee's own row wrappers.
 Every statement still goes through the database's ``execute_sql`` (logs, counters, retries).
 
+:class:`PreparedStatement` is the same for a fixed text written by hand (a write, say): its ``$n``
+parameters declared with their types, PREPAREd once per PostgreSQL connection and EXECUTEd with
+the values; on SQLite nobody uses it.
+
 Not for a connection pooler in transaction mode (pgbouncer's SQL-level PREPARE limitation): the
 production set-up connects each web process's pool to PostgreSQL directly (docs/deploy.md).
 """
@@ -164,6 +168,47 @@ class Prepared:
         """The rows as the driver gives them, without peewee's per-column conversions: for columns
         both backends return alike (integers, text; a boolean is 0/1 on SQLite)."""
         return self.cursor(**values).fetchall()
+
+
+class PreparedStatement:
+    """A fixed PostgreSQL statement, ``$1``… with ``types`` (``"int, bigint, timestamp"``),
+    PREPAREd once per connection: ``execute(*values)`` gives the driver's cursor."""
+
+    def __init__(self, name: str, types: str, build: Callable[[], str]):
+        if not re.fullmatch(r"[a-z0-9_]+", name):
+            raise ValueError("a prepared statement's name is lower-case letters, digits and _")
+        self.name, self.types, self.build = name, types, build
+        self._ready: tuple[str, str, str] | None = None
+
+    def _compile(self) -> tuple[str, str, str]:
+        if self._ready is None:
+            text = self.build()
+            statement = f"ll_{self.name}_{hashlib.sha1((self.types + text).encode()).hexdigest()[:10]}"
+            count = len([t for t in self.types.split(",") if t.strip()])
+            execute = f"EXECUTE {statement}({', '.join(['%s'] * count)})"
+            _texts[statement] = text
+            self._ready = (statement, f"PREPARE {statement} ({self.types}) AS {text}", execute)
+        return self._ready
+
+    def execute(self, *values):
+        statement, prepare, execute = self._compile()
+        connection = db.connection()
+        ready = _prepared_on.setdefault(connection, set())
+        if statement not in ready:
+            db.execute_sql(prepare)
+            ready.add(statement)
+        return db.execute_sql(execute, values)
+
+
+def source_of(sql: str) -> str:
+    """The text behind ``EXECUTE ll_…(…)`` of a :class:`PreparedStatement` (else ``sql`` itself): for
+    tests that look at what a statement does."""
+    if sql.startswith("EXECUTE ll_"):
+        return _texts.get(sql[len("EXECUTE "):].split("(", 1)[0], sql)
+    return sql
+
+
+_texts: dict[str, str] = {}  # a PreparedStatement's name → its text
 
 
 def _sqlite_value(value):

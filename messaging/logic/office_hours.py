@@ -9,19 +9,25 @@ from flask import current_app
 
 from service.db import write_transaction
 from service.errors import ValidationError
+from service.prepared import Prepared, any_of
 from service.roster import logic as roster
 
 from .. import officehours, policy
 from ..models import Conversation, OfficeHour
 
 
+# prepared: a family's message asks it for the conversation's teachers on every send
+_OFFICE_HOURS_OF = Prepared("office_hours_of", lambda p: (
+    OfficeHour.select(OfficeHour.teacher, OfficeHour.weekday, OfficeHour.start_minute, OfficeHour.end_minute)
+    .where(any_of(OfficeHour.teacher, p.ids)).order_by(OfficeHour.weekday, OfficeHour.start_minute).tuples()))
+
+
 def office_hours_of(teacher_ids: Iterable[int]) -> dict[int, list[tuple[int, int, int]]]:
-    ids = list(teacher_ids)
+    ids = [int(t) for t in teacher_ids]
     out: dict[int, list[tuple[int, int, int]]] = collections.defaultdict(list)
     if ids:
-        for row in OfficeHour.select().where(OfficeHour.teacher.in_(ids)).order_by(
-                OfficeHour.weekday, OfficeHour.start_minute):
-            out[row.teacher_id].append((row.weekday, row.start_minute, row.end_minute))
+        for teacher_id, weekday, start_minute, end_minute in _OFFICE_HOURS_OF.run(ids=ids):
+            out[teacher_id].append((weekday, start_minute, end_minute))
     return dict(out)
 
 

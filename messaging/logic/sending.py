@@ -3,12 +3,13 @@
 The send path (``send``: HTTP and sockets)
 -------------------------------------------
 Outside any lock, in this order: the conversation and its members now (one query for a direct
-conversation, one for a class channel: ``audience_of``; the caller must be among them, else 404:
+conversation, ``policy.conversation_with_direct_members``; two for a class channel, the second
+``_class_audience``; every read of the path is prepared); the caller must be among them, else 404:
 the same roster relations as ``policy.is_member``, so authorization and delivery cannot
 disagree), the posting rule, the rate-limit hit (one Redis round trip). Then the critical section
 (below), then outside it again: the sender's read mark (on PostgreSQL it rides on the statement
 that releases the lock), office hours (the sender's note), and presence: who of the recipients
-has a socket open now (``service.presence.online_users``: one Redis pipeline; this process's
+has a socket open now (``service.presence.online_users``: one Redis script call; this process's
 table without Redis). Nobody offline: no job at all. Someone offline: one job
 (``messaging.jobs.push_new_message``, job id per message) for them only, which checks again
 when it runs (the members now and who is connected now) so someone removed from the roster
@@ -66,6 +67,7 @@ import notifications
 from service import jobs, presence, ratelimit
 from service.db import db, is_postgres, write_transaction
 from service.errors import Conflict, NotFound, ValidationError
+from service.prepared import Prepared, PreparedStatement
 from service.roster import logic as roster
 from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGuardian
 
@@ -115,17 +117,25 @@ def _check_client_id(client_id) -> str:
 
 
 # --- who is in the conversation now ----------------------------------------------------------
+def _class_audience_query(p):
+    homeroom = (SchoolClass.select(SchoolClass.homeroom_teacher, pw.Value(0), pw.Value(0))
+                .where((SchoolClass.id == p.class_id) & SchoolClass.homeroom_teacher.is_null(False)))
+    subject = (ClassTeacher.select(ClassTeacher.teacher, pw.Value(1), ClassTeacher.id)
+               .where(ClassTeacher.school_class == p.class_id))
+    guardians = (StudentGuardian.select(StudentGuardian.guardian, pw.Value(2), pw.Value(0))
+                 .join(Student, on=(StudentGuardian.student == Student.id)).where(Student.school_class == p.class_id))
+    return (homeroom + subject + guardians).tuples()
+
+
+# the send path's reads, built once and prepared per PostgreSQL connection (service.prepared)
+_CLASS_AUDIENCE = Prepared("class_audience", _class_audience_query)
+
+
 def _class_audience(class_id: int) -> tuple[list[int], set[int]]:
     """A class channel's members now in one query: its teachers (homeroom first, then subject
     teachers) and the guardians of its students who are not its teachers (as
     ``conversations.members_and_teachers``, which takes three)."""
-    homeroom = (SchoolClass.select(SchoolClass.homeroom_teacher, pw.Value(0), pw.Value(0))
-                .where((SchoolClass.id == class_id) & SchoolClass.homeroom_teacher.is_null(False)))
-    subject = (ClassTeacher.select(ClassTeacher.teacher, pw.Value(1), ClassTeacher.id)
-               .where(ClassTeacher.school_class == class_id))
-    guardians = (StudentGuardian.select(StudentGuardian.guardian, pw.Value(2), pw.Value(0))
-                 .join(Student, on=(StudentGuardian.student == Student.id)).where(Student.school_class == class_id))
-    rows = sorted((homeroom + subject + guardians).tuples(), key=lambda r: (r[1], r[2], r[0]))
+    rows = sorted(_CLASS_AUDIENCE.run(class_id=int(class_id)), key=lambda r: (r[1], r[2], r[0]))
     teachers = list(dict.fromkeys(u for u, kind, _ in rows if kind < 2))
     teacher_set = set(teachers)
     guardian_ids = sorted({u for u, kind, _ in rows if kind == 2} - teacher_set)
@@ -145,31 +155,37 @@ def _lock_key(conversation_id: int) -> tuple[int, int]:
     return _LOCK_NAMESPACE, int(conversation_id) % 2**31
 
 
-_PG_SQL: dict[str, str] = {}
+def _tables() -> tuple[str, str, str]:
+    return Conversation._meta.table_name, Message._meta.table_name, ReadMark._meta.table_name
 
 
-def _pg_sql(name: str) -> str:
-    if not _PG_SQL:
-        conv, msg, mark = (Conversation._meta.table_name, Message._meta.table_name, ReadMark._meta.table_name)
-        _PG_SQL["insert"] = (
-            f'WITH lock AS (SELECT pg_advisory_lock(%s, %s)), '
-            f'next AS (UPDATE "{conv}" SET last_seq = last_seq + 1, last_message_at = %s, updated_at = %s '
-            f'FROM lock WHERE id = %s RETURNING last_seq) '
+def _insert_text() -> str:
+    conv, msg, _mark = _tables()
+    return (f'WITH lock AS (SELECT pg_advisory_lock($1, $2)), '
+            f'next AS (UPDATE "{conv}" SET last_seq = last_seq + 1, last_message_at = $3, updated_at = $3 '
+            f'FROM lock WHERE id = $4 RETURNING last_seq) '
             f'INSERT INTO "{msg}" (conversation_id, seq, sender_id, client_id, body, created_at) '
-            f'SELECT %s, next.last_seq, %s, %s, %s, %s FROM next RETURNING id, seq')
-        _PG_SQL["release"] = (
-            f'WITH unlock AS (SELECT pg_advisory_unlock(%s, %s)) '
+            f'SELECT $4, next.last_seq, $5, $6, $7, $3 FROM next RETURNING id, seq')
+
+
+def _release_text() -> str:
+    _conv, _msg, mark = _tables()
+    return (f'WITH unlock AS (SELECT pg_advisory_unlock($1, $2)) '
             f'INSERT INTO "{mark}" (conversation_id, user_id, up_to_seq, updated_at) '
-            f'SELECT %s, %s, %s, %s FROM unlock '
+            f'SELECT $3, $4, $5, $6 FROM unlock '
             f'ON CONFLICT (conversation_id, user_id) DO UPDATE SET '
             f'up_to_seq = GREATEST("{mark}".up_to_seq, EXCLUDED.up_to_seq), updated_at = EXCLUDED.updated_at')
-    return _PG_SQL[name]
+
+
+# the two statements of every message on PostgreSQL, prepared once per connection (no parsing nor
+# planning per message; the release's runs while the lock is still held)
+_PG_INSERT = PreparedStatement("send_insert", "int, int, timestamp, bigint, bigint, text, text", _insert_text)
+_PG_RELEASE = PreparedStatement("send_release", "int, int, bigint, bigint, bigint, timestamp", _release_text)
 
 
 def _insert_locked_pg(conversation_id: int, user_id: int, client_id: str, body: str, ts: dt.datetime) -> Message:
     """PostgreSQL: take the conversation's advisory lock, the next seq and insert, in one statement."""
-    row = db.execute_sql(_pg_sql("insert"), (*_lock_key(conversation_id), ts, ts, conversation_id, conversation_id,
-                                             user_id, client_id, body, ts)).fetchone()
+    row = _PG_INSERT.execute(*_lock_key(conversation_id), ts, conversation_id, user_id, client_id, body).fetchone()
     if row is None:
         raise NotFound("No such conversation.")
     return Message(id=row[0], conversation=conversation_id, seq=row[1], sender=user_id, client_id=client_id,
@@ -183,7 +199,7 @@ def _release_pg(conversation_id: int, read_mark: tuple | None) -> None:
         if read_mark is None:
             db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", key)
         else:
-            db.execute_sql(_pg_sql("release"), (*key, conversation_id, *read_mark))
+            _PG_RELEASE.execute(*key, conversation_id, *read_mark)
         return
     except Exception:  # noqa: BLE001 - the message is stored and published: never fail the send here
         log.warning("releasing a conversation lock failed; trying again", exc_info=True)
@@ -242,10 +258,16 @@ def _store(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids
 def send(user_id: int, conversation_id, client_id, body, attachment_ids: Iterable[int] = ()) -> tuple[dict, bool]:
     """``send_message`` for a conversation named by a client: 404 unless the caller is in it now.
 
-    Membership is read with the audience (one query for both; the same roster relations as
-    ``conversations.conversation_for``)."""
-    conv = Conversation.get_or_none(Conversation.id == int(conversation_id)) if policy.valid_id(conversation_id) else None
-    audience = audience_of(conv) if conv is not None else ([], set())
+    Membership is read with the audience: for a direct conversation one query for the
+    conversation and its members, for a class channel one more for its audience (the same roster
+    relations as ``conversations.conversation_for``)."""
+    conv, people = policy.conversation_with_direct_members(conversation_id)
+    if conv is None:
+        audience = ([], set())
+    elif conv.kind == "class":
+        audience = _class_audience(conv.school_class_id)
+    else:
+        audience = [u for u, _ in people], {u for u, role in people if role == "teacher"}
     if user_id not in audience[0]:
         raise NotFound("No such conversation.")
     return send_message(user_id, conv, client_id, body, attachment_ids, audience=audience)

@@ -266,6 +266,7 @@ class SendTrace:
     def __init__(self, monkeypatch):
         from messaging.logic import sending
         from service import db as dbmod
+        from service import prepared
 
         self.events: list[tuple[str, str]] = []
         me = threading.get_ident()
@@ -278,13 +279,14 @@ class SendTrace:
         run_sql = database.execute_sql
 
         def execute_sql(sql, params=None):
-            word = sql.lstrip(" (").split(None, 1)[0].upper()
-            if "pg_advisory_lock(" in sql:
+            text = prepared.source_of(sql)  # EXECUTE of a prepared statement: its text
+            word = text.lstrip(" (").split(None, 1)[0].upper()
+            if "pg_advisory_lock(" in text:
                 note("lock", "pg_advisory_lock")
             if word in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
-                note("sql", sql)
+                note("sql", text)
             result = run_sql(sql, params)
-            if "pg_advisory_unlock(" in sql:
+            if "pg_advisory_unlock(" in text:
                 note("unlock", "pg_advisory_unlock")
             return result
 
@@ -339,10 +341,10 @@ def test_nothing_avoidable_runs_while_the_ordering_lock_is_held(setup, monkeypat
     else:
         assert [q.split(None, 1)[0] for q in held_sql] == ["UPDATE", "INSERT"], events
     # before: the audience and the rate limit (one Redis round trip); after: the sender's read mark
-    # (SQLite), office hours, presence (one pipeline), then the push job for the teacher who is away
+    # (SQLite), office hours, presence (one script call), then the push job for the teacher who is away
     before, after = events[:lock], events[unlock + 1:]
     assert [what for kind, what in before if kind == "redis"] == ["EVALSHA"], events
     after_redis = [what for kind, what in after if kind == "redis"]
-    assert after_redis[0] == "pipeline HGETALL", events
+    assert after_redis[0] == "EVALSHA", events
     assert [(q, f, int(a[0])) for q, f, a in s.jobs_in_redis() if int(a[0]) == int(msg["id"])] == [
         ("high", "messaging.jobs.push_new_message", int(msg["id"]))]
