@@ -12,6 +12,7 @@ import datetime as dt
 import importlib
 import logging
 import re
+import time
 from pathlib import Path
 
 import peewee
@@ -68,6 +69,36 @@ class PooledPostgres(PooledPostgresqlDatabase):
         elif "pg_advisory_unlock(" in sql:
             self._state.pinned = None
         return cursor
+
+    # A connection back in the pool less than this long ago is handed out again without the pool's
+    # check-out ping (a SELECT 1 round trip per request and socket event): if PostgreSQL ended it in
+    # that moment, its first statement fails and is read again or answered 503 as above.
+    PING_IDLE_SECONDS = 2.0
+
+    def _close(self, conn, close_conn=False):
+        if close_conn:
+            self._released_at.pop(id(conn), None)
+        else:
+            self._released_at[id(conn)] = time.monotonic()
+        return super()._close(conn, close_conn)
+
+    def _is_closed(self, conn):
+        if conn.closed:
+            self._released_at.pop(id(conn), None)
+            return True
+        released = self._released_at.get(id(conn))
+        if (released is not None and time.monotonic() - released < self.PING_IDLE_SECONDS
+                and self._adapter.txn_status(conn) == self._adapter.txn_idle):
+            return False
+        return super()._is_closed(conn)
+
+    @property
+    def _released_at(self) -> dict:
+        try:
+            return self.__released_at
+        except AttributeError:
+            self.__released_at = {}
+            return self.__released_at
 
     def _pinned(self) -> bool:
         return getattr(self._state, "pinned", None) == id(self._state.conn)

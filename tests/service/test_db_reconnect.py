@@ -103,3 +103,31 @@ def test_the_api_answers_503_with_retry_after_when_the_connection_dies_mid_trans
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     r = client.get("/test/fails")  # another database error is still a 500
     assert r.status_code == 500 and r.get_json()["error"]["code"] == "internal_error"
+
+
+def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(pg_app, pg_url, monkeypatch):
+    """The pool's check-out ping (the adapter's SELECT 1) is skipped for a connection released less
+    than PING_IDLE_SECONDS ago; an older one is pinged, and a dead one replaced."""
+    db.close()
+    db.connect()
+    first = _pid()
+    db.close()
+    pings = []
+    adapter = db.obj._adapter  # pylint: disable=protected-access
+    real = adapter.is_connection_closed
+
+    def counting(conn):
+        pings.append(conn)
+        return real(conn)
+
+    monkeypatch.setattr(adapter, "is_connection_closed", counting)
+    db.connect()  # released a moment ago: no ping
+    assert _pid() == first and pings == []
+    db.close()
+    monkeypatch.setattr(type(db.obj), "PING_IDLE_SECONDS", 0.0)
+    db.connect()  # now pinged, and alive
+    assert len(pings) == 1 and _pid() == first
+    db.close()
+    _terminate(pg_url, first)
+    db.connect()  # the ping finds it dead: a new connection
+    assert _pid() != first
