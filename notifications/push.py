@@ -1,17 +1,19 @@
 """Push through FCM HTTP v1: messages, windows of claims, many requests in flight, errors, retries.
 
 Sending: every worker process keeps one asyncio event loop (a daemon thread, made on first use,
-again after a fork) with one ``aiohttp`` session: up to ``CONNECTIONS`` requests in flight over
-keep-alive connections. The bodies are firebase-admin's own encoding
-(``messaging._MessagingService.encode_message``), the Authorization header comes from the
-firebase-admin App's google-auth credentials, and error answers are decoded by the SDK's own
+again after a fork) with one ``fcm_http.FcmHttpClient``: up to ``CONNECTIONS`` requests in flight
+over keep-alive HTTP/1.1 connections (TLS for fcm.googleapis.com). The bodies are firebase-admin's
+own encoding (``messaging._MessagingService.encode_message``), the Authorization header comes
+from the firebase-admin App's google-auth credentials, and error answers are decoded by the SDK's own
 error handling into the same ``FirebaseError`` classes as before (``UnregisteredError``,
-``QuotaExceededError`` with its ``Retry-After``, ...). Why not ``messaging.send_each_async``:
-measured by ``benchmarks/push_clients.py`` (5,000 messages, one process), its httpx client hands
-every message of a batch to httpcore's pool at once, and the pool scans its whole queue for
-each request: quadratic, a 400-message gather did not finish in 20 s here, against thousands per
-second for aiohttp, whose connector queues waiters in a deque. It also binds to the first event
-loop it meets, retries 500/503 itself with sleeps, and sends HTTP/2 only over TLS.
+``QuotaExceededError`` with its ``Retry-After``, ...). Why this client: the workers are CPU-bound,
+and measured by ``benchmarks/push_clients.py --cpu`` against the local FCM server in its own
+process it costs ~25-32 µs of CPU per request against ~190-210 µs for aiohttp (the client before)
+and about the same as with httptools' parser (so no parser dependency). Why not
+``messaging.send_each_async``: its httpx client hands every message of a batch to httpcore's pool
+at once, and the pool scans its whole queue for each request: quadratic, a 400-message gather did
+not finish in 20 s here. It also binds to the first event loop it meets, retries 500/503 itself
+with sleeps, and sends HTTP/2 only over TLS.
 
 Delivery guarantee (exactly one push per device, a resend shown once): one ``PushAttempt`` row
 per (notification, device). A window of up to ``WINDOW`` attempts is claimed in one statement
@@ -46,7 +48,6 @@ import uuid
 from collections import defaultdict
 from email.utils import parsedate_to_datetime
 
-import aiohttp
 import firebase_admin
 import httpx
 from firebase_admin import _utils as fb_utils
@@ -61,6 +62,7 @@ from service.db import db, utcnow, write_transaction
 
 from . import queues
 from .fcm_endpoint import fcm_send_url, firebase_app
+from .fcm_http import Answer, FcmConnectionError, FcmHttpClient, FcmTimeout
 from .models import Device, Notification, PushAttempt
 from .ratelimit import TokenBucket
 
@@ -88,19 +90,20 @@ ACCEPTED = "accepted"
 
 # --- the sender --------------------------------------------------------------------------------
 class _Loop:
-    """This process's event loop (a daemon thread) and its aiohttp session."""
+    """This process's event loop (a daemon thread) and its FCM clients, one per URL."""
 
     def __init__(self, connections: int):
+        self.connections = connections
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fcm-sender", daemon=True)
         self.thread.start()
-        self.session = self.run(self._session(connections), timeout=10)
+        self.clients: dict[str, FcmHttpClient] = {}
 
-    @staticmethod
-    async def _session(connections: int) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections, keepalive_timeout=60)
-        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-                                     skip_auto_headers=("User-Agent",))
+    def client(self, url: str) -> FcmHttpClient:
+        client = self.clients.get(url)
+        if client is None:  # made here, used only on the loop's thread
+            client = self.clients[url] = FcmHttpClient(url, self.connections, REQUEST_TIMEOUT)
+        return client
 
     def run(self, coro, timeout: float):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -124,16 +127,16 @@ def _process_loop(connections: int) -> _Loop:
 def _fcm_error(url: str, status: int, headers, content: bytes) -> fb_exc.FirebaseError:
     """An FCM error answer → the FirebaseError firebase-admin itself would raise for it."""
     request = httpx.Request("POST", url)
-    response = httpx.Response(status, headers=list(headers.items()), content=content, request=request)
+    response = httpx.Response(status, headers=list(headers), content=content, request=request)
     error = httpx.HTTPStatusError(f"HTTP {status}", request=request, response=response)
     return fb_utils.handle_platform_error_from_httpx(
         error, messaging._MessagingService._build_fcm_error_httpx)  # pylint: disable=protected-access
 
 
 def _transport_error(exc: BaseException) -> fb_exc.FirebaseError:
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (FcmTimeout, asyncio.TimeoutError)):
         return fb_exc.DeadlineExceededError(f"FCM request timed out: {exc!r}", cause=exc)
-    if isinstance(exc, aiohttp.ClientConnectionError):
+    if isinstance(exc, FcmConnectionError):
         return fb_exc.UnavailableError(f"FCM connection failed: {exc!r}", cause=exc)
     return fb_exc.UnknownError(f"FCM request failed: {exc!r}", cause=exc)
 
@@ -157,29 +160,28 @@ class Sender:
     def send_each(self, messages: list[messaging.Message]) -> list:
         """Send every message at once (paced by the shared bucket); one result per message: None
         (accepted) or the FirebaseError."""
-        if not messages:
+        return self.send_bodies([encode_body(m) for m in messages])
+
+    def send_bodies(self, bodies: list[bytes]) -> list:
+        """``send_each`` of request bodies already encoded."""
+        if not bodies:
             return []
-        encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
-        bodies = [json.dumps({"message": encode(m)}, separators=(",", ":")).encode() for m in messages]
         headers = self._auth_headers()
         self.bucket.acquire(len(bodies))
         loop = _process_loop(self.connections)
-        return loop.run(self._send_all(loop.session, bodies, headers), timeout=REQUEST_TIMEOUT * 3 + 30)
-
-    async def _send_all(self, session: aiohttp.ClientSession, bodies: list[bytes], headers: dict) -> list:
         url = self.url
 
-        async def one(body: bytes):
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    content = await response.read()
-                    if response.status == 200:
-                        return None
-                    return _fcm_error(url, response.status, response.headers, content)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                return _transport_error(exc)
+        async def send():
+            return await loop.client(url).post_all(bodies, headers)
 
-        return await asyncio.gather(*[one(b) for b in bodies])
+        answers = loop.run(send(), timeout=REQUEST_TIMEOUT * 3 + 30)
+        out = []
+        for answer in answers:
+            if isinstance(answer, Answer):
+                out.append(None if answer.status == 200 else _fcm_error(url, answer.status, answer.headers, answer.body))
+            else:
+                out.append(_transport_error(answer))
+        return out
 
 
 def make_sender(config, redis=None) -> Sender | None:
@@ -262,6 +264,12 @@ def build_message(note: Notification, token: str, badge: int) -> messaging.Messa
                                 data=push_data(note), android=android, apns=apns)
     message.token = token  # set after __init__: firebase-admin 7.7 warns on token= in favour of fid=
     return message
+
+
+def encode_body(message: messaging.Message) -> bytes:
+    """The request body firebase-admin's own encoding makes of ``message`` (compact JSON)."""
+    encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
+    return json.dumps({"message": encode(message)}, separators=(",", ":")).encode()
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -405,8 +413,8 @@ def _send_window(sender: Sender, window, badges, stats) -> tuple[list, dt.dateti
     while todo:
         t0 = time.monotonic()
         try:
-            messages = [build_message(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
-            results = sender.send_each(messages)
+            bodies = [encode_body(build_message(n, d.token, badges.get(n.user_id, 0))) for n, d in todo]
+            results = sender.send_bodies(bodies)
         except BaseException:
             # nothing of this round reached FCM's answer: hand the claims back so the job's retry
             # sends them (a SIGKILL cannot do this: those wait for the claim timeout)
