@@ -3,9 +3,10 @@
 Sending: every worker process keeps one asyncio event loop (a daemon thread, made on first use,
 again after a fork) with one ``fcm_http.FcmHttpClient``: up to ``CONNECTIONS`` requests in flight
 over keep-alive HTTP/1.1 connections (TLS for fcm.googleapis.com). The bodies are firebase-admin's
-own encoding (``messaging._MessagingService.encode_message``), the Authorization header comes
-from the firebase-admin App's google-auth credentials, and error answers are decoded by the SDK's own
-error handling into the same ``FirebaseError`` classes as before (``UnregisteredError``,
+own encoding (``messaging._MessagingService.encode_message``), made once per notification content
+per window with only the token, badge, id and data block put in per message (``MessageBodies``),
+the Authorization header comes from the firebase-admin App's google-auth credentials, and error
+answers are decoded by the SDK's own error handling into the same ``FirebaseError`` classes as before (``UnregisteredError``,
 ``QuotaExceededError`` with its ``Retry-After``, ...). Why this client: the workers are CPU-bound,
 and measured by ``benchmarks/push_clients.py --cpu`` against the local FCM server in its own
 process it costs ~25-32 µs of CPU per request against ~190-210 µs for aiohttp (the client before)
@@ -42,6 +43,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -243,7 +245,9 @@ def collapse_key(note: Notification) -> str:
     return note.collapse_key or f"n{note.id}"
 
 
-def build_message(note: Notification, token: str, badge: int) -> messaging.Message:
+def build_message(note: Notification, token: str, badge: int, data: dict[str, str] | None = None) -> messaging.Message:
+    """The firebase-admin message of ``note`` for one device. What it reads of ``note`` is what
+    ``_template_key`` names (keep them together): ``MessageBodies`` encodes it once per key."""
     title, body = _clip(note.title, TITLE_MAX), _clip(note.body, BODY_MAX)
     silent, urgent = note.silent and not note.urgent, note.urgent
     channel = "urgent" if urgent else ("silent" if silent else "default")
@@ -261,7 +265,7 @@ def build_message(note: Notification, token: str, badge: int) -> messaging.Messa
         badge=badge, sound=None if silent else "default", thread_id=note.category,
         custom_data={"interruption-level": level})))
     message = messaging.Message(notification=messaging.Notification(title=title, body=body),
-                                data=push_data(note), android=android, apns=apns)
+                                data=push_data(note) if data is None else data, android=android, apns=apns)
     message.token = token  # set after __init__: firebase-admin 7.7 warns on token= in favour of fid=
     return message
 
@@ -270,6 +274,74 @@ def encode_body(message: messaging.Message) -> bytes:
     """The request body firebase-admin's own encoding makes of ``message`` (compact JSON)."""
     encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
     return json.dumps({"message": encode(message)}, separators=(",", ":")).encode()
+
+
+def _template_key(note: Notification) -> tuple:
+    """Everything of ``note`` that ``build_message`` reads, but its id and data."""
+    return (note.title, note.body, bool(note.silent), bool(note.urgent), note.category, note.collapse_key)
+
+
+# placeholders: private-use characters (json.dumps writes them as \\ue00x) and a badge no phone shows
+_TOKEN, _ID, _DATA, _BADGE = "\ue000", "\ue001", "\ue002", 987654321
+_SLOTS = re.compile(r'(\\ue000|\\ue001|\{"\\ue002":"\\ue002"\}|987654321)')
+
+
+class _Shadow:
+    """A notification seen by ``build_message`` with a placeholder for its id."""
+
+    id = _ID
+
+    def __init__(self, note: Notification):
+        self._note = note
+
+    def __getattr__(self, name):
+        return getattr(self._note, name)
+
+
+class MessageBodies:
+    """Request bodies for many (notification, token, badge): firebase-admin's encoding done once
+    per distinct notification content (``_template_key``), then only the token, the badge, the
+    notification's id (in its default collapse key) and its data block are put in. The first body
+    of every template is checked against the full encoding; a template that does not reproduce it
+    (a text containing a placeholder) is not used: those messages are encoded in full."""
+
+    def __init__(self):
+        self._templates: dict[tuple, list | None] = {}
+        self.templates = self.full = 0
+
+    def body(self, note: Notification, token: str, badge: int) -> bytes:
+        data = push_data(note)
+        parts = None
+        if type(badge) is int:  # pylint: disable=unidiomatic-typecheck  # (not a bool: encoded true/false)
+            key = _template_key(note)
+            parts = self._templates.get(key, False)
+            if parts is False:
+                parts = self._templates[key] = self._make(note, token, badge, data)
+        if parts is None:
+            self.full += 1
+            return encode_body(build_message(note, token, badge, data))
+        return self._fill(parts, note, token, badge, data)
+
+    @staticmethod
+    def _fill(parts: list, note, token: str, badge: int, data: dict) -> bytes:
+        values = {_TOKEN: json.dumps(token)[1:-1], _ID: str(note.id), _DATA: json.dumps(data, separators=(",", ":")),
+                  _BADGE: str(badge)}
+        return "".join([values[p] if i % 2 else p for i, p in enumerate(parts)]).encode()
+
+    def _make(self, note, token, badge, data) -> list | None:
+        self.templates += 1
+        try:
+            text = encode_body(build_message(_Shadow(note), _TOKEN, _BADGE, {_DATA: _DATA})).decode()
+        except ValueError:
+            return None
+        split = _SLOTS.split(text)
+        parts = [split[i] if i % 2 == 0 else {'\\ue000': _TOKEN, '\\ue001': _ID, '987654321': _BADGE}.get(
+            split[i], _DATA) for i in range(len(split))]
+        made = self._fill(parts, note, token, badge, data)
+        if made != encode_body(build_message(note, token, badge, data)):
+            log.warning("push message template does not reproduce firebase-admin's encoding: encoding in full")
+            return None
+        return parts
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -409,11 +481,12 @@ def _send_window(sender: Sender, window, badges, stats) -> tuple[list, dt.dateti
     stats["db_ms"] += (time.monotonic() - t0) * 1000
     todo = [(n, d) for n, d in window if (n.id, d.id) in owned]
     stats["claimed"] += len(todo)
+    encoder = MessageBodies()
     rounds = 0
     while todo:
         t0 = time.monotonic()
         try:
-            bodies = [encode_body(build_message(n, d.token, badges.get(n.user_id, 0))) for n, d in todo]
+            bodies = [encoder.body(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
             results = sender.send_bodies(bodies)
         except BaseException:
             # nothing of this round reached FCM's answer: hand the claims back so the job's retry
