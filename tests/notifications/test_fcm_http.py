@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from firebase_admin import exceptions as fb_exc
 from firebase_admin import messaging
 
@@ -15,7 +17,7 @@ from tests.support.fcm_server import FcmServerProcess
 
 
 # --- a scripted server: every request's answer decided by the test ---------------------------------
-async def _scripted(script):
+async def _scripted(script, ssl=None):
     """An HTTP/1.1 server answering the n-th request (counted over all connections) with
     ``script(n)``: bytes to write, ``"drop"`` (close without a byte), ``"hang"`` (say nothing),
     or (bytes, "drop") (write, then close). -> (server, port, seen list)."""
@@ -46,7 +48,7 @@ async def _scripted(script):
                     return
                 self.transport.write(what)
 
-    server = await asyncio.get_running_loop().create_server(Proto, "127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(Proto, "127.0.0.1", 0, ssl=ssl)
     return server, server.sockets[0].getsockname()[1], seen
 
 
@@ -137,6 +139,38 @@ def test_timeouts_and_a_server_that_is_not_there():
         return await client.post_all([b"{}"] * 10, {})
 
     assert all(isinstance(a, FcmConnectionError) for a in asyncio.run(nobody()))
+
+
+def test_tls_keep_alive(tmp_path):
+    """https:// goes through asyncio's ssl with the certificate checked (here a self-signed one for
+    127.0.0.1 made by openssl), over keep-alive connections like plain HTTP."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+
+    async def main(trust):
+        server, port, seen = await _scripted(lambda n: _ok(), ssl=server_ctx)
+        client = FcmHttpClient(f"https://127.0.0.1:{port}/v1/projects/p/messages:send", 2, 5.0,
+                               ssl_context=ssl.create_default_context(cafile=str(cert)) if trust else None)
+        try:
+            return [await client.post_all([b"{}"] * 5, {}) for _ in range(2)], seen, client.connects
+        finally:
+            await client.close()
+            server.close()
+
+    (first, second), seen, connects = asyncio.run(main(trust=True))
+    assert [a.status for a in first + second] == [200] * 10 and len(seen) == 10 and connects == 2
+    (first, _), seen, _ = asyncio.run(main(trust=False))  # the system's CAs do not know this certificate
+    assert all(isinstance(a, FcmConnectionError) for a in first) and not seen
 
 
 def test_https_request_bytes():
