@@ -291,7 +291,8 @@ class FcmHttpClient:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            wait = max(0.1, min((j.deadline for j in self.pending), default=loop.time() + self.timeout) - loop.time())
+            # the first waiting request has the earliest deadline (FIFO; a resent one goes first)
+            wait = max(0.1, (self.pending[0].deadline if self.pending else loop.time() + self.timeout) - loop.time())
             _, conn = await asyncio.wait_for(
                 loop.create_connection(lambda: self.conn_class(self), self.host, self.port, ssl=self.ssl,
                                        server_hostname=self.host if self.ssl else None), wait)
