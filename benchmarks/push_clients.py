@@ -13,6 +13,12 @@ Options measured (the same firebase-admin ``Message``, built by ``notifications.
   httpx-bounded the same with a semaphore: never more requests than connections (httpcore's pool
                 scans its whole queue per request, so thousands of queued requests go quadratic)
   aiohttp       an ``aiohttp.ClientSession`` (``TCPConnector(limit=--connections)``), same bodies
+                (the engine of issue 14 until the lean client)
+  lean          ``notifications.fcm_http.FcmHttpClient``: an asyncio protocol per keep-alive
+                connection, prebuilt request bytes, a minimal answer parser (the engine now)
+  lean-httptools the same connections with httptools' parser (MagicStack's, uvicorn's) instead
+``--cpu``: also the client process's CPU time per request (µs): the push workers are CPU-bound,
+so this, not messages/s on a shared machine, is what chooses the client.
 
 Servers (each in a process of its own, so it does not share the client's interpreter):
   threaded      tests/support/fcm_server.py (aiohttp's server on one event loop since issue 14; the
@@ -216,15 +222,77 @@ def run_aiohttp(url, msgs, connections):
     return asyncio.run(main())
 
 
+def run_lean(url, msgs, connections, conn_class=None):
+    from notifications import fcm_http
+
+    send = f"{url}/v1/projects/{PROJECT}/messages:send"
+    bodies = _bodies(msgs)
+
+    async def main():
+        client = fcm_http.FcmHttpClient(send, connections, timeout=300)
+        if conn_class is not None:
+            client.conn_class = conn_class
+        try:
+            answers = await client.post_all(bodies, {"Content-Type": "application/json"})
+        finally:
+            await client.close()
+        return sum(1 for a in answers if isinstance(a, fcm_http.Answer) and a.status == 200)
+
+    return asyncio.run(main())
+
+
+def run_lean_httptools(url, msgs, connections):
+    import httptools
+
+    from notifications import fcm_http
+
+    class HtConn(fcm_http._Conn):  # pylint: disable=protected-access
+        """The same connection with httptools' parser (headers collected, as the error path needs)."""
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.parser = httptools.HttpResponseParser(self)  # pylint: disable=attribute-defined-outside-init
+
+        def send(self, job):
+            self.parts, self.hdrs, self.complete = [], [], False  # pylint: disable=attribute-defined-outside-init
+            super().send(job)
+
+        def on_header(self, name, value):
+            self.hdrs.append((name, value))
+
+        def on_headers_complete(self):
+            self.status = self.parser.get_status_code()
+            self.closing = not self.parser.should_keep_alive()
+
+        def on_body(self, body):
+            self.parts.append(body)
+
+        def on_message_complete(self):
+            self.complete = True  # pylint: disable=attribute-defined-outside-init
+
+        def data_received(self, data):
+            self.received = True
+            self.parser.feed_data(data)
+            if self.complete:
+                self.head = b""
+                self._done(b"".join(self.parts))
+
+    return run_lean(url, msgs, connections, HtConn)
+
+
 CLIENTS = {"sdk-threads": run_sdk_threads, "sdk-async": run_sdk_async, "httpx": run_httpx,
-           "httpx-bounded": run_httpx_bounded, "aiohttp": run_aiohttp}
+           "httpx-bounded": run_httpx_bounded, "aiohttp": run_aiohttp,
+           "lean": run_lean, "lean-httptools": run_lean_httptools}
 
 
 def _timed(name, url, msgs, connections, out):
     CLIENTS[name](url, msgs[:200], connections)  # warm up (imports, connections)
-    started = time.monotonic()
+    bodies_cpu = time.process_time()
+    _bodies(msgs)  # the bodies' encoding, done inside every client: taken off its CPU below
+    bodies_cpu = time.process_time() - bodies_cpu
+    started, cpu = time.monotonic(), time.process_time()
     ok = CLIENTS[name](url, msgs, connections)
-    out.put((ok, time.monotonic() - started))
+    out.put((ok, time.monotonic() - started, time.process_time() - cpu - bodies_cpu))
 
 
 def measure(name, url, msgs, connections, limit):
@@ -250,6 +318,7 @@ def main(argv=None) -> int:
     parser.add_argument("--latency", type=float, action="append", help="seconds per answer (repeatable)")
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--cpu", action="store_true", help="also the client's CPU µs per request")
     parser.add_argument("--limit", type=float, default=90.0, help="seconds before a client is given up")
     parser.add_argument("--serve-asyncio", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -259,7 +328,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     msgs = messages(args.n)
     servers = ["threaded", "asyncio"] if args.server == "both" else [args.server]
-    print(f"{'server':9} {'latency':>7} {'client':13} {'messages/s':>10} {'accepted':>8}")
+    print(f"{'server':9} {'latency':>7} {'client':14} {'messages/s':>10} {'accepted':>8}"
+          + (f" {'client CPU µs/request':>22}" if args.cpu else ""))
     for kind in servers:
         for latency in args.latency or [0.0, 0.02]:
             for name in args.clients.split(","):
@@ -270,11 +340,12 @@ def main(argv=None) -> int:
                     proc.kill()
                     proc.wait()
                 if result is None:
-                    print(f"{kind:9} {latency * 1000:5.0f}ms {name:13} {'> ' + str(int(args.limit)) + ' s':>10}",
+                    print(f"{kind:9} {latency * 1000:5.0f}ms {name:14} {'> ' + str(int(args.limit)) + ' s':>10}",
                           flush=True)
                     continue
-                ok, elapsed = result
-                print(f"{kind:9} {latency * 1000:5.0f}ms {name:13} {args.n / elapsed:10.0f} {ok:8}", flush=True)
+                ok, elapsed, cpu = result
+                print(f"{kind:9} {latency * 1000:5.0f}ms {name:14} {args.n / elapsed:10.0f} {ok:8}"
+                      + (f" {cpu / args.n * 1e6:22.1f}" if args.cpu else ""), flush=True)
     return 0
 
 

@@ -1,17 +1,20 @@
 """Push through FCM HTTP v1: messages, windows of claims, many requests in flight, errors, retries.
 
 Sending: every worker process keeps one asyncio event loop (a daemon thread, made on first use,
-again after a fork) with one ``aiohttp`` session: up to ``CONNECTIONS`` requests in flight over
-keep-alive connections. The bodies are firebase-admin's own encoding
-(``messaging._MessagingService.encode_message``), the Authorization header comes from the
-firebase-admin App's google-auth credentials, and error answers are decoded by the SDK's own
-error handling into the same ``FirebaseError`` classes as before (``UnregisteredError``,
-``QuotaExceededError`` with its ``Retry-After``, ...). Why not ``messaging.send_each_async``:
-measured by ``benchmarks/push_clients.py`` (5,000 messages, one process), its httpx client hands
-every message of a batch to httpcore's pool at once, and the pool scans its whole queue for
-each request: quadratic, a 400-message gather did not finish in 20 s here, against thousands per
-second for aiohttp, whose connector queues waiters in a deque. It also binds to the first event
-loop it meets, retries 500/503 itself with sleeps, and sends HTTP/2 only over TLS.
+again after a fork) with one ``fcm_http.FcmHttpClient``: up to ``CONNECTIONS`` requests in flight
+over keep-alive HTTP/1.1 connections (TLS for fcm.googleapis.com). The bodies are firebase-admin's
+own encoding (``messaging._MessagingService.encode_message``), made once per notification content
+per window with only the token, badge, id and data block put in per message (``MessageBodies``),
+the Authorization header comes from the firebase-admin App's google-auth credentials, and error
+answers are decoded by the SDK's own error handling into the same ``FirebaseError`` classes as before (``UnregisteredError``,
+``QuotaExceededError`` with its ``Retry-After``, ...). Why this client: the workers are CPU-bound,
+and measured by ``benchmarks/push_clients.py --cpu`` against the local FCM server in its own
+process it costs ~25-32 µs of CPU per request against ~190-210 µs for aiohttp (the client before)
+and about the same as with httptools' parser (so no parser dependency). Why not
+``messaging.send_each_async``: its httpx client hands every message of a batch to httpcore's pool
+at once, and the pool scans its whole queue for each request: quadratic, a 400-message gather did
+not finish in 20 s here. It also binds to the first event loop it meets, retries 500/503 itself
+with sleeps, and sends HTTP/2 only over TLS.
 
 Delivery guarantee (exactly one push per device, a resend shown once): one ``PushAttempt`` row
 per (notification, device). A window of up to ``WINDOW`` attempts is claimed in one statement
@@ -40,13 +43,13 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from email.utils import parsedate_to_datetime
 
-import aiohttp
 import firebase_admin
 import httpx
 from firebase_admin import _utils as fb_utils
@@ -61,6 +64,7 @@ from service.db import db, utcnow, write_transaction
 
 from . import queues
 from .fcm_endpoint import fcm_send_url, firebase_app
+from .fcm_http import Answer, FcmConnectionError, FcmHttpClient, FcmTimeout
 from .models import Device, Notification, PushAttempt
 from .ratelimit import TokenBucket
 
@@ -88,19 +92,20 @@ ACCEPTED = "accepted"
 
 # --- the sender --------------------------------------------------------------------------------
 class _Loop:
-    """This process's event loop (a daemon thread) and its aiohttp session."""
+    """This process's event loop (a daemon thread) and its FCM clients, one per URL."""
 
     def __init__(self, connections: int):
+        self.connections = connections
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fcm-sender", daemon=True)
         self.thread.start()
-        self.session = self.run(self._session(connections), timeout=10)
+        self.clients: dict[str, FcmHttpClient] = {}
 
-    @staticmethod
-    async def _session(connections: int) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections, keepalive_timeout=60)
-        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-                                     skip_auto_headers=("User-Agent",))
+    def client(self, url: str) -> FcmHttpClient:
+        client = self.clients.get(url)
+        if client is None:  # made here, used only on the loop's thread
+            client = self.clients[url] = FcmHttpClient(url, self.connections, REQUEST_TIMEOUT)
+        return client
 
     def run(self, coro, timeout: float):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -124,16 +129,16 @@ def _process_loop(connections: int) -> _Loop:
 def _fcm_error(url: str, status: int, headers, content: bytes) -> fb_exc.FirebaseError:
     """An FCM error answer → the FirebaseError firebase-admin itself would raise for it."""
     request = httpx.Request("POST", url)
-    response = httpx.Response(status, headers=list(headers.items()), content=content, request=request)
+    response = httpx.Response(status, headers=list(headers), content=content, request=request)
     error = httpx.HTTPStatusError(f"HTTP {status}", request=request, response=response)
     return fb_utils.handle_platform_error_from_httpx(
         error, messaging._MessagingService._build_fcm_error_httpx)  # pylint: disable=protected-access
 
 
 def _transport_error(exc: BaseException) -> fb_exc.FirebaseError:
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (FcmTimeout, asyncio.TimeoutError)):
         return fb_exc.DeadlineExceededError(f"FCM request timed out: {exc!r}", cause=exc)
-    if isinstance(exc, aiohttp.ClientConnectionError):
+    if isinstance(exc, FcmConnectionError):
         return fb_exc.UnavailableError(f"FCM connection failed: {exc!r}", cause=exc)
     return fb_exc.UnknownError(f"FCM request failed: {exc!r}", cause=exc)
 
@@ -157,29 +162,28 @@ class Sender:
     def send_each(self, messages: list[messaging.Message]) -> list:
         """Send every message at once (paced by the shared bucket); one result per message: None
         (accepted) or the FirebaseError."""
-        if not messages:
+        return self.send_bodies([encode_body(m) for m in messages])
+
+    def send_bodies(self, bodies: list[bytes]) -> list:
+        """``send_each`` of request bodies already encoded."""
+        if not bodies:
             return []
-        encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
-        bodies = [json.dumps({"message": encode(m)}, separators=(",", ":")).encode() for m in messages]
         headers = self._auth_headers()
         self.bucket.acquire(len(bodies))
         loop = _process_loop(self.connections)
-        return loop.run(self._send_all(loop.session, bodies, headers), timeout=REQUEST_TIMEOUT * 3 + 30)
-
-    async def _send_all(self, session: aiohttp.ClientSession, bodies: list[bytes], headers: dict) -> list:
         url = self.url
 
-        async def one(body: bytes):
-            try:
-                async with session.post(url, data=body, headers=headers) as response:
-                    content = await response.read()
-                    if response.status == 200:
-                        return None
-                    return _fcm_error(url, response.status, response.headers, content)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                return _transport_error(exc)
+        async def send():
+            return await loop.client(url).post_all(bodies, headers)
 
-        return await asyncio.gather(*[one(b) for b in bodies])
+        answers = loop.run(send(), timeout=REQUEST_TIMEOUT * 3 + 30)
+        out = []
+        for answer in answers:
+            if isinstance(answer, Answer):
+                out.append(None if answer.status == 200 else _fcm_error(url, answer.status, answer.headers, answer.body))
+            else:
+                out.append(_transport_error(answer))
+        return out
 
 
 def make_sender(config, redis=None) -> Sender | None:
@@ -241,7 +245,9 @@ def collapse_key(note: Notification) -> str:
     return note.collapse_key or f"n{note.id}"
 
 
-def build_message(note: Notification, token: str, badge: int) -> messaging.Message:
+def build_message(note: Notification, token: str, badge: int, data: dict[str, str] | None = None) -> messaging.Message:
+    """The firebase-admin message of ``note`` for one device. What it reads of ``note`` is what
+    ``_template_key`` names (keep them together): ``MessageBodies`` encodes it once per key."""
     title, body = _clip(note.title, TITLE_MAX), _clip(note.body, BODY_MAX)
     silent, urgent = note.silent and not note.urgent, note.urgent
     channel = "urgent" if urgent else ("silent" if silent else "default")
@@ -259,9 +265,83 @@ def build_message(note: Notification, token: str, badge: int) -> messaging.Messa
         badge=badge, sound=None if silent else "default", thread_id=note.category,
         custom_data={"interruption-level": level})))
     message = messaging.Message(notification=messaging.Notification(title=title, body=body),
-                                data=push_data(note), android=android, apns=apns)
+                                data=push_data(note) if data is None else data, android=android, apns=apns)
     message.token = token  # set after __init__: firebase-admin 7.7 warns on token= in favour of fid=
     return message
+
+
+def encode_body(message: messaging.Message) -> bytes:
+    """The request body firebase-admin's own encoding makes of ``message`` (compact JSON)."""
+    encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
+    return json.dumps({"message": encode(message)}, separators=(",", ":")).encode()
+
+
+def _template_key(note: Notification) -> tuple:
+    """Everything of ``note`` that ``build_message`` reads, but its id and data."""
+    return (note.title, note.body, bool(note.silent), bool(note.urgent), note.category, note.collapse_key)
+
+
+# placeholders: private-use characters (json.dumps writes them as \\ue00x) and a badge no phone shows
+_TOKEN, _ID, _DATA, _BADGE = "\ue000", "\ue001", "\ue002", 987654321
+_SLOTS = re.compile(r'(\\ue000|\\ue001|\{"\\ue002":"\\ue002"\}|987654321)')
+
+
+class _Shadow:
+    """A notification seen by ``build_message`` with a placeholder for its id."""
+
+    id = _ID
+
+    def __init__(self, note: Notification):
+        self._note = note
+
+    def __getattr__(self, name):
+        return getattr(self._note, name)
+
+
+class MessageBodies:
+    """Request bodies for many (notification, token, badge): firebase-admin's encoding done once
+    per distinct notification content (``_template_key``), then only the token, the badge, the
+    notification's id (in its default collapse key) and its data block are put in. The first body
+    of every template is checked against the full encoding; a template that does not reproduce it
+    (a text containing a placeholder) is not used: those messages are encoded in full."""
+
+    def __init__(self):
+        self._templates: dict[tuple, list | None] = {}
+        self.templates = self.full = 0
+
+    def body(self, note: Notification, token: str, badge: int) -> bytes:
+        data = push_data(note)
+        parts = None
+        if type(badge) is int:  # pylint: disable=unidiomatic-typecheck  # (not a bool: encoded true/false)
+            key = _template_key(note)
+            parts = self._templates.get(key, False)
+            if parts is False:
+                parts = self._templates[key] = self._make(note, token, badge, data)
+        if parts is None:
+            self.full += 1
+            return encode_body(build_message(note, token, badge, data))
+        return self._fill(parts, note, token, badge, data)
+
+    @staticmethod
+    def _fill(parts: list, note, token: str, badge: int, data: dict) -> bytes:
+        values = {_TOKEN: json.dumps(token)[1:-1], _ID: str(note.id), _DATA: json.dumps(data, separators=(",", ":")),
+                  _BADGE: str(badge)}
+        return "".join([values[p] if i % 2 else p for i, p in enumerate(parts)]).encode()
+
+    def _make(self, note, token, badge, data) -> list | None:
+        self.templates += 1
+        try:
+            text = encode_body(build_message(_Shadow(note), _TOKEN, _BADGE, {_DATA: _DATA})).decode()
+        except ValueError:
+            return None
+        split = _SLOTS.split(text)
+        parts = [split[i] if i % 2 == 0 else {'\\ue000': _TOKEN, '\\ue001': _ID, '987654321': _BADGE}.get(
+            split[i], _DATA) for i in range(len(split))]
+        made = self._fill(parts, note, token, badge, data)
+        if made != encode_body(build_message(note, token, badge, data)):
+            log.warning("push message template does not reproduce firebase-admin's encoding: encoding in full")
+            return None
+        return parts
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -401,12 +481,13 @@ def _send_window(sender: Sender, window, badges, stats) -> tuple[list, dt.dateti
     stats["db_ms"] += (time.monotonic() - t0) * 1000
     todo = [(n, d) for n, d in window if (n.id, d.id) in owned]
     stats["claimed"] += len(todo)
+    encoder = MessageBodies()
     rounds = 0
     while todo:
         t0 = time.monotonic()
         try:
-            messages = [build_message(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
-            results = sender.send_each(messages)
+            bodies = [encoder.body(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
+            results = sender.send_bodies(bodies)
         except BaseException:
             # nothing of this round reached FCM's answer: hand the claims back so the job's retry
             # sends them (a SIGKILL cannot do this: those wait for the claim timeout)
@@ -459,6 +540,16 @@ def _send_window(sender: Sender, window, badges, stats) -> tuple[list, dt.dateti
     return [], None
 
 
+# What the push path reads of a notification and a device: plain tuples (building 500 peewee
+# models per job, and reading their fields through descriptors, showed in a worker's profile).
+_NOTE_FIELDS = (Notification.id, Notification.user, Notification.announcement, Notification.push_status,
+                Notification.title, Notification.body, Notification.data, Notification.category,
+                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key)
+_Note = namedtuple("_Note", "id user_id announcement_id push_status title body data category urgent silent "
+                            "in_inbox collapse_key")
+_Device = namedtuple("_Device", "id user_id token")
+
+
 def push_notifications(notification_ids, now: dt.datetime | None = None, sender: Sender | None = None) -> dict:
     """Push these notifications to their users' devices (those due; held ones once their time has
     come). Safe to run again and concurrently: claims decide who sends what. Returns counts."""
@@ -468,9 +559,10 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
         return stats
     now = now or utcnow()
     ids = sorted({int(i) for i in notification_ids})
-    notes = list(Notification.select().where(
+    notes = [_Note(*row) for row in Notification.select(*_NOTE_FIELDS).where(
         Notification.id.in_(ids) & ((Notification.push_status == "pending")
-                                    | ((Notification.push_status == "held") & (Notification.push_after <= now)))))
+                                    | ((Notification.push_status == "held") & (Notification.push_after <= now)))
+    ).tuples()]
     if not notes:
         return stats
     held = [n.id for n in notes if n.push_status == "held"]
@@ -478,10 +570,11 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
         Notification.update(push_status="pending").where(
             Notification.id.in_(held) & (Notification.push_status == "held")).execute()
     users = sorted({n.user_id for n in notes})
-    devices: dict[int, list[Device]] = defaultdict(list)
+    devices: dict[int, list[_Device]] = defaultdict(list)
     for start in range(0, len(users), 1000):
-        for device in Device.select().where(Device.user.in_(users[start:start + 1000])).order_by(Device.id):
-            devices[device.user_id].append(device)
+        for device in (Device.select(Device.id, Device.user, Device.token)
+                       .where(Device.user.in_(users[start:start + 1000])).order_by(Device.id).tuples()):
+            devices[device[1]].append(_Device(*device))
     pairs = [(n, d) for n in notes for d in devices.get(n.user_id, [])]
     if not pairs:
         return stats
