@@ -29,7 +29,25 @@ from rq import Worker as ForkingWorker
 from rq.worker.base import BaseWorker, WorkerStatus
 
 
-class Worker(SimpleWorker):
+class _PushBeside:
+    """Queue order per job: ``high`` (chat pushes, sign-in codes) always first; after a job from
+    ``push`` the other queues come before ``push``, after one of theirs ``push`` comes first again.
+    So while an announcement fans out, each worker alternates its inbox chunk jobs (``low``) with
+    the push jobs they make, instead of draining the push queue before the next inbox chunk: the
+    inboxes fill while the pushes go out (issue 14), and neither waits for the other."""
+
+    def reorder_queues(self, reference_queue):
+        name = getattr(reference_queue, "name", reference_queue)
+        if name == "high":
+            return
+        ordered = self._ordered_queues
+        push = [q for q in ordered if q.name == "push"]
+        first = [q for q in ordered if q.name == "high"]
+        rest = [q for q in self.queues if q.name not in ("high", "push")]  # in the worker's own order
+        self._ordered_queues = first + (rest + push if name == "push" else push + rest)
+
+
+class Worker(_PushBeside, SimpleWorker):
     """Runs each job in this process; heartbeats every ``job_monitoring_interval`` while it runs."""
 
     # the forking worker's TTL (min(timeout left, monitoring interval) + 60 s), not job timeout + 60 s
@@ -56,5 +74,9 @@ class Worker(SimpleWorker):
         self.set_state(WorkerStatus.IDLE)
 
 
+class ForkingPushBesideWorker(_PushBeside, ForkingWorker):
+    """RQ's forking worker (a work horse per job), with the same queue order."""
+
+
 def worker_class(fork: bool) -> type[BaseWorker]:
-    return ForkingWorker if fork else Worker
+    return ForkingPushBesideWorker if fork else Worker

@@ -89,3 +89,19 @@ def test_timeouts_heartbeats_and_a_warm_shutdown_without_fork(rq, procs):
     assert worker.wait(30) == 0, worker.output()[-3000:]
     assert int(redis.get(long)) == 1
     assert Job.fetch(job_id, connection=redis).get_status() == JobStatus.FINISHED
+
+
+def test_push_jobs_run_beside_the_inbox_jobs_and_high_always_first(rq, procs):
+    """A worker alternates the push queue with the others (an announcement's inbox chunks on
+    ``low`` no longer wait for every push job to be sent), and takes ``high`` before both."""
+    _app, env = rq
+    redis = jobs.redis_connection()
+    order = f"order:{uuid.uuid4().hex}"
+    for i in range(4):
+        jobs.enqueue(sample_jobs.append, order, f"push{i}", queue="push")
+        jobs.enqueue(sample_jobs.append, order, f"low{i}", queue="low")
+    jobs.enqueue(sample_jobs.append, order, "high", queue="high")
+    worker = procs.worker(env, "--burst")
+    assert worker.wait(60) == 0, worker.output()
+    ran = [t.decode() for t in redis.lrange(order, 0, -1)]
+    assert ran == ["high", "push0", "low0", "push1", "low1", "push2", "low2", "push3", "low3"], ran

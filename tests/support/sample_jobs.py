@@ -56,3 +56,9 @@ def sleep_then_count(seconds: float, counter_key: str) -> None:
     redis.set(counter_key + ":started", 1)
     time.sleep(seconds)
     redis.incr(counter_key)
+
+
+@jobs.job
+def append(list_key: str, tag: str) -> None:
+    """Appends ``tag`` to a Redis list: the order jobs ran in."""
+    jobs.redis_connection().rpush(list_key, tag)
