@@ -267,8 +267,15 @@ def answer(rest):
     return Response(body, content_type="application/json")
 
 if mode == "gevent":
-    from gevent.pywsgi import WSGIServer
-    WSGIServer(("127.0.0.1", port), app, log=None).serve_forever()
+    import socket
+    from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    class NoDelay(WSGIHandler):  # as any HTTP server should (and lienlac serve does): no Nagle delay
+        def handle(self):
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return super().handle()
+
+    WSGIServer(("127.0.0.1", port), app, log=None, handler_class=NoDelay).serve_forever()
 else:
     import logging
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

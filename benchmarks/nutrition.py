@@ -85,9 +85,16 @@ def bare_server(port: int, database_url: str, async_mode: str) -> None:
         return jsonify({"logged": len(rows), "flags": []})
 
     if async_mode == "gevent":
+        import socket
+
         from gevent import pywsgi
 
-        pywsgi.WSGIServer(("127.0.0.1", port), app, log=None).serve_forever()
+        class NoDelay(pywsgi.WSGIHandler):  # as lienlac serve: TCP_NODELAY
+            def handle(self):
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return super().handle()
+
+        pywsgi.WSGIServer(("127.0.0.1", port), app, log=None, handler_class=NoDelay).serve_forever()
     else:
         import logging
 

@@ -92,7 +92,14 @@ def bare_server(port: int, redis_url: str, channel: str) -> None:
         extra = {"handler_class": WebSocketHandler}
     except ImportError:
         extra = {}
-    pywsgi.WSGIServer(("127.0.0.1", port), socketio.WSGIApp(sio), log=None, **extra).serve_forever()
+    import socket as socket_mod
+
+    class NoDelay(extra.get("handler_class", pywsgi.WSGIHandler)):  # as lienlac serve: TCP_NODELAY
+        def handle(self):
+            self.socket.setsockopt(socket_mod.IPPROTO_TCP, socket_mod.TCP_NODELAY, 1)
+            return super().handle()
+
+    pywsgi.WSGIServer(("127.0.0.1", port), socketio.WSGIApp(sio), log=None, handler_class=NoDelay).serve_forever()
 
 
 # --- clients -----------------------------------------------------------------------------------
