@@ -102,8 +102,9 @@ def test_pg_terminate_backend_mid_traffic(pg_url, redis_url, make_config, tmp_pa
             # every message sent is stored exactly once, in order
             history, cursor = [], None
             while True:
-                page = http.get(f"{url}{API}/conversations/{conv}/messages?after=0&limit=200"
-                                + (f"&cursor={cursor}" if cursor else ""), headers=heads[teacher.id]).json()
+                # after=0 on the first page, then the cursor alone (the API refuses both together)
+                page = http.get(f"{url}{API}/conversations/{conv}/messages?limit=200"
+                                + (f"&cursor={cursor}" if cursor else "&after=0"), headers=heads[teacher.id]).json()
                 history += page["items"]
                 cursor = page.get("next_cursor")
                 if not cursor:
