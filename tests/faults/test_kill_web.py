@@ -55,7 +55,7 @@ class Reader:
         self.catch_up_after = last
         cursor = None
         while True:
-            query = f"after={last}&limit=200" + (f"&cursor={cursor}" if cursor else "")
+            query = "limit=200" + (f"&cursor={cursor}" if cursor else f"&after={last}")  # the cursor alone after
             r = http.get(f"{url}{API}/conversations/{self.conv}/messages?{query}",
                          headers={"Authorization": f"Bearer {self.token}"})
             assert r is not None and r.status_code == 200, r.text if r is not None else None
@@ -150,7 +150,7 @@ def test_kill_a_web_process_while_clients_are_connected(pg_url, redis_url, make_
             for page_after in [0]:
                 cursor = None
                 while True:
-                    q = f"after={page_after}&limit=200" + (f"&cursor={cursor}" if cursor else "")
+                    q = "limit=200" + (f"&cursor={cursor}" if cursor else f"&after={page_after}")
                     page = http.get(f"{url_b}{API}/conversations/{conv}/messages?{q}", headers=h_teacher).json()
                     stored += page["items"]
                     cursor = page.get("next_cursor")
