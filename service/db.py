@@ -56,13 +56,9 @@ class PooledPostgres(PooledPostgresqlDatabase):
         try:
             cursor = super().execute_sql(sql, params)
         except (peewee.OperationalError, peewee.InterfaceError) as exc:
-            lost = self.connection_lost()
-            exc.connection_lost = lost  # the error handler's answer, even once the connection is forgotten
-            if not lost or self.in_transaction() or not _READ.match(sql) or "pg_advisory" in sql or self._pinned():
+            exc.connection_lost = self.connection_lost()  # the error handler's answer, even once forgotten
+            if not _READ.match(sql) or "pg_advisory" in sql or not self.replace_for_read_again():
                 raise
-            log.warning("database connection lost: reading again on a new connection")
-            self.discard()
-            self.connect()
             return super().execute_sql(sql, params)
         if "pg_advisory_lock(" in sql:  # a session lock: its holder must not move to another connection
             self._state.pinned = id(self._state.conn)
@@ -74,6 +70,10 @@ class PooledPostgres(PooledPostgresqlDatabase):
     # check-out ping (a SELECT 1 round trip per request and socket event): if PostgreSQL ended it in
     # that moment, its first statement fails and is read again or answered 503 as above.
     PING_IDLE_SECONDS = 2.0
+
+    def __init__(self, *args, **kwargs):
+        self._released_at: dict[int, float] = {}  # id(connection) → when it went back to the pool
+        super().__init__(*args, **kwargs)
 
     def _close(self, conn, close_conn=False):
         if close_conn:
@@ -92,13 +92,15 @@ class PooledPostgres(PooledPostgresqlDatabase):
             return False
         return super()._is_closed(conn)
 
-    @property
-    def _released_at(self) -> dict:
-        try:
-            return self.__released_at
-        except AttributeError:
-            self.__released_at = {}
-            return self.__released_at
+    def replace_for_read_again(self) -> bool:
+        """After a read failed: if PostgreSQL ended the connection, outside a transaction and a
+        session lock, put a new connection in its place and say the read may be made once more."""
+        if not self.connection_lost() or self.in_transaction() or self._pinned():
+            return False
+        log.warning("database connection lost: reading again on a new connection")
+        self.discard()
+        self.connect()
+        return True
 
     def _pinned(self) -> bool:
         return getattr(self._state, "pinned", None) == id(self._state.conn)

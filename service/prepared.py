@@ -57,6 +57,11 @@ class _Stand:
         return self._names[name]
 
 
+def _check_name(name: str) -> None:
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ValueError("a prepared statement's name is lower-case letters, digits and _")
+
+
 def _postgres(database) -> bool:
     return isinstance(database, peewee.PostgresqlDatabase)
 
@@ -97,8 +102,7 @@ class Prepared:
     """A read built once per backend by ``build(p)`` (see the module's docstring)."""
 
     def __init__(self, name: str, build: Callable):
-        if not re.fullmatch(r"[a-z0-9_]+", name):
-            raise ValueError("a prepared query's name is lower-case letters, digits and _")
+        _check_name(name)
         self.name, self.build = name, build
         self._compiled: dict[int, _Compiled] = {}
         self._lock = threading.Lock()
@@ -135,29 +139,13 @@ class Prepared:
             return db.execute_sql(compiled.sql, args)
         args = [list(v) if isinstance(v, (set, tuple)) else v for v in (values[n] for n in compiled.names)]
         try:
-            return self._execute(compiled, args)
+            return _execute_prepared(compiled.statement, compiled.prepare_sql, compiled.execute, args)
         except (peewee.OperationalError, peewee.InterfaceError):
-            # as the pool reads a plain SELECT again (service.db.PooledPostgres): a connection that
-            # PostgreSQL ended, outside a transaction and a session lock, is replaced and the read
-            # made once more (prepared anew on the new connection)
-            database = db.obj
-            if (not getattr(database, "connection_lost", lambda: False)() or db.in_transaction()
-                    or database._pinned()):
+            # as the pool reads a plain SELECT again (service.db.PooledPostgres), prepared anew there
+            replace = getattr(db.obj, "replace_for_read_again", None)
+            if replace is None or not replace():
                 raise
-            database.discard()
-            database.connect()
-            return self._execute(compiled, args)
-
-    @staticmethod
-    def _execute(compiled: _Compiled, args: list):
-        connection = db.connection()
-        ready = _prepared_on.setdefault(connection, set())
-        if compiled.statement not in ready:
-            with connection.cursor() as cursor:
-                text = compiled.prepare_sql(cursor)
-            db.execute_sql(text)
-            ready.add(compiled.statement)
-        return db.execute_sql(compiled.execute, args)
+            return _execute_prepared(compiled.statement, compiled.prepare_sql, compiled.execute, args)
 
     def run(self, **values) -> list:
         """The rows, as iterating the built query gives them (models, tuples, dicts...)."""
@@ -175,8 +163,7 @@ class PreparedStatement:
     PREPAREd once per connection: ``execute(*values)`` gives the driver's cursor."""
 
     def __init__(self, name: str, types: str, build: Callable[[], str]):
-        if not re.fullmatch(r"[a-z0-9_]+", name):
-            raise ValueError("a prepared statement's name is lower-case letters, digits and _")
+        _check_name(name)
         self.name, self.types, self.build = name, types, build
         self._ready: tuple[str, str, str] | None = None
 
@@ -192,12 +179,20 @@ class PreparedStatement:
 
     def execute(self, *values):
         statement, prepare, execute = self._compile()
-        connection = db.connection()
-        ready = _prepared_on.setdefault(connection, set())
-        if statement not in ready:
-            db.execute_sql(prepare)
-            ready.add(statement)
-        return db.execute_sql(execute, values)
+        return _execute_prepared(statement, lambda _cursor: prepare, execute, values)
+
+
+def _execute_prepared(statement: str, prepare_sql: Callable, execute: str, args):
+    """``execute`` (``EXECUTE statement(…)``) on this thread's connection, which PREPAREs it first
+    if it has not yet (``prepare_sql(cursor)`` gives the PREPARE text)."""
+    connection = db.connection()
+    ready = _prepared_on.setdefault(connection, set())
+    if statement not in ready:
+        with connection.cursor() as cursor:
+            text = prepare_sql(cursor)
+        db.execute_sql(text)
+        ready.add(statement)
+    return db.execute_sql(execute, args)
 
 
 def source_of(sql: str) -> str:
