@@ -13,7 +13,7 @@ everywhere and no events or pushes; linked again, they find the conversation aga
 
 Each membership function is one query, whatever the number of conversations: the conversation
 list asks ``direct_conversations_of`` (a subquery of its page query) and ``direct_members_named``
-once for the whole page.
+once for the whole page (on PostgreSQL both are parts of the list's one statement, ``list_json``).
 """
 from __future__ import annotations
 

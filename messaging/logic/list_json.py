@@ -127,7 +127,7 @@ _NEXT = Prepared("conversation_page_json_after", lambda p: _statement(p, True))
 
 def available() -> bool:
     """Whether ``page_json`` answers here: PostgreSQL, attachments served by the API."""
-    return is_postgres() and isinstance(storage_mod.storage(), storage_mod.LocalStorage)
+    return is_postgres() and type(storage_mod.storage()) is storage_mod.LocalStorage
 
 
 def page_json(user_id: int, limit: int = 50, cursor: str | None = None) -> bytes | None:
