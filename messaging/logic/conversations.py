@@ -199,14 +199,14 @@ def _annotated(user_id, last_prefix: str = "last_"):
     unread = (counted.select(fn.COUNT(counted.id))
               .where((counted.conversation == Conversation.id) & (counted.sender != user_id)
                      & counted.deleted_at.is_null() & (counted.seq > fn.COALESCE(mark.up_to_seq, 0))))
-    student_name = Student.select(Student.name).where(Student.id == Conversation.student)
     return (Conversation.select(Conversation.id, Conversation.kind, Conversation.title, Conversation.student,
                                 Conversation.school_class, Conversation.announcement_only, Conversation.last_seq,
                                 Conversation.updated_at, Conversation.created_at,
                                 *(getattr(last, c).alias(f"{last_prefix}{c}") for c in _LAST_COLUMNS),
-                                unread.alias("unread_n"), student_name.alias("student_name"))
+                                unread.alias("unread_n"), Student.name.alias("student_name"))
             .join_from(Conversation, last, pw.JOIN.LEFT_OUTER,
                        on=((last.conversation == Conversation.id) & (last.seq == Conversation.last_seq)))
+            .join_from(Conversation, Student, pw.JOIN.LEFT_OUTER, on=(Student.id == Conversation.student))
             .join_from(Conversation, mark, pw.JOIN.LEFT_OUTER,
                        on=((mark.conversation == Conversation.id) & (mark.user == user_id)))
             .dicts())
