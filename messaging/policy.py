@@ -81,12 +81,8 @@ def direct_members_named_query(conversations):
     tests (``_relations``) are evaluated once per participant, in a subquery the planner may not
     flatten (``OFFSET 0``): flattened, the teacher test ran twice, in the filter and the column."""
     guardian, teacher = _relations()
-    if isinstance(conversations, list):
-        wanted = Participant.conversation.in_(conversations)
-    elif isinstance(conversations, int):
-        wanted = any_of(Participant.conversation, conversations)
-    else:
-        wanted = Participant.conversation.in_(conversations)
+    wanted = (any_of(Participant.conversation, conversations) if isinstance(conversations, int)  # a parameter
+              else Participant.conversation.in_(conversations))
     tested = (Participant.select(Participant.id.alias("pid"), Participant.conversation.alias("conversation_id"),
                                  Participant.user.alias("user_id"), guardian.alias("is_guardian"),
                                  teacher.alias("is_teacher"), User.name.alias("name"))
