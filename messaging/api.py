@@ -7,9 +7,10 @@ from flask import current_app, g, send_file
 from flask_smorest import Blueprint
 
 from service.accounts.logic import login_required
+from service import schemas as service_schemas
 from service.schemas import ErrorEnvelope, ListArgs
 
-from .logic import attachments, conversations, edits, history, office_hours, reports, sending
+from .logic import attachments, conversations, edits, history, list_json, office_hours, reports, sending
 from .logic import receipts as read_receipts
 from .schemas import (AttachmentOut, ConversationIn, ConversationOut, ConversationPage, ConversationPatch,
                       MessageHistoryArgs, MessageEditIn, MessageIn, MessageOut, MessagePage, OfficeHours, ConversationReadIn,
@@ -39,7 +40,15 @@ def _conv(conversation_id):
 @login_required
 def list_conversations(args):
     """The caller's conversations (direct and class channels), most recently active first."""
-    return conversations.list_conversations(g.user.id, args["limit"], args["cursor"])
+    body = list_json.page_json(g.user.id, args["limit"], args["cursor"])  # PostgreSQL builds the JSON
+    if body is None:
+        return conversations.list_conversations(g.user.id, args["limit"], args["cursor"])
+    if service_schemas.CHECK_FAST_DUMP:  # the tests: the bytes the Python path gives, exactly
+        expected = current_app.json.response(ConversationPage().dump(
+            conversations.list_conversations(g.user.id, args["limit"], args["cursor"]))).get_data()
+        if body != expected:
+            raise AssertionError(f"list_json differs from the Python path:\n{body!r}\n{expected!r}")
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
 
 @blp.route("", methods=["POST"])

@@ -13,7 +13,7 @@ everywhere and no events or pushes; linked again, they find the conversation aga
 
 Each membership function is one query, whatever the number of conversations: the conversation
 list asks ``direct_conversations_of`` (a subquery of its page query) and ``direct_members_named``
-once for the whole page.
+once for the whole page (on PostgreSQL both are parts of the list's one statement, ``list_json``).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import peewee
 from service import permissions
 from service.roster import queries as roster_queries
 from service.accounts.models import User
+from service.db import db
 from service.errors import Forbidden, NotFound
 from service.prepared import Prepared, any_of
 
@@ -73,12 +74,27 @@ def direct_members(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int,
     return out
 
 
-def _direct_members_named(p):
-    return (_direct_members_query(p.ids, User.name.alias("user_name"))
-            .join_from(Participant, User, on=(User.id == Participant.user)).tuples())
+def direct_members_named_query(conversations):
+    """The current members of direct conversations with their names, in the order they joined:
+    ``conversation_id, user_id, is_teacher, name`` (and ``pid``, the order). ``conversations``: a
+    list of ids, a parameter of a prepared query, or a subquery of ids. Each member's two roster
+    tests (``_relations``) are evaluated once per participant, in a subquery the planner may not
+    flatten (``OFFSET 0``): flattened, the teacher test ran twice, in the filter and the column."""
+    guardian, teacher = _relations()
+    wanted = (any_of(Participant.conversation, conversations) if isinstance(conversations, int)  # a parameter
+              else Participant.conversation.in_(conversations))
+    tested = (Participant.select(Participant.id.alias("pid"), Participant.conversation.alias("conversation_id"),
+                                 Participant.user.alias("user_id"), guardian.alias("is_guardian"),
+                                 teacher.alias("is_teacher"), User.name.alias("name"))
+              .join(Conversation, on=(Participant.conversation == Conversation.id))
+              .join_from(Participant, User, on=(User.id == Participant.user))
+              .where(wanted & (Conversation.kind == "direct")).offset(0).alias("tested"))
+    return (peewee.Select([tested], [tested.c.conversation_id, tested.c.user_id, tested.c.is_teacher, tested.c.name,
+                                     tested.c.pid])
+            .where(tested.c.is_guardian | tested.c.is_teacher).order_by(tested.c.pid).bind(db))
 
 
-_DIRECT_MEMBERS_NAMED = Prepared("direct_members_named", _direct_members_named)
+_DIRECT_MEMBERS_NAMED = Prepared("direct_members_named", lambda p: direct_members_named_query(p.ids).tuples())
 
 
 def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
@@ -86,7 +102,7 @@ def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tupl
     ids = sorted({int(c) for c in conversation_ids})
     out: dict[int, list[tuple[int, str, str]]] = {c: [] for c in ids}
     if ids:
-        for conversation_id, user_id, is_teacher, name in _DIRECT_MEMBERS_NAMED.raw(ids=ids):
+        for conversation_id, user_id, is_teacher, name, _pid in _DIRECT_MEMBERS_NAMED.raw(ids=ids):
             out[conversation_id].append((user_id, "teacher" if is_teacher else "guardian", name))
     return out
 

@@ -34,14 +34,15 @@ def member_class_ids(user_id: int) -> list[int]:
     return sorted({row[0] for row in roster_queries.member_class_ids_query(user_id).tuples()})
 
 
-def _missing_channels(p):
+def missing_channels_query(p):
+    """The classes whose channel the caller (``p.user``) belongs to that have no channel yet (``id``)."""
     classes = roster_queries.member_class_ids_query(p.user).alias("mc")
     return (Conversation.select(classes.c.id).from_(classes)
             .join(Conversation, pw.JOIN.LEFT_OUTER, on=(Conversation.school_class == classes.c.id))
             .where(Conversation.id.is_null()).tuples())
 
 
-_MISSING_CHANNELS = Prepared("missing_channels", _missing_channels)
+_MISSING_CHANNELS = Prepared("missing_channels", missing_channels_query)
 
 
 def _ensure_member_channels(user_id: int) -> None:
@@ -189,23 +190,23 @@ def update_conversation(user_id: int, conv: Conversation, changes: dict) -> Conv
 _LAST_COLUMNS = ("id", "seq", "sender", "client_id", "body", "created_at", "edited_at", "deleted_at")
 
 
-def _annotated(user_id):
+def _annotated(user_id, last_prefix: str = "last_"):
     """Conversations with what their list entry needs, in the one query of the page, as dicts: the
-    conversation's columns, its last message's (``last_*``), the caller's unread count
+    conversation's columns, its last message's (``last_*``, or ``last_prefix``), the caller's unread count
     (``unread_n``: others' messages after the caller's read mark, deleted ones aside) and the
     student's name (``student_name``). Plain rows, not models: the page's hot loop."""
     last, counted, mark = Message.alias("last"), Message.alias("counted"), ReadMark.alias("mark")
     unread = (counted.select(fn.COUNT(counted.id))
               .where((counted.conversation == Conversation.id) & (counted.sender != user_id)
                      & counted.deleted_at.is_null() & (counted.seq > fn.COALESCE(mark.up_to_seq, 0))))
-    student_name = Student.select(Student.name).where(Student.id == Conversation.student)
     return (Conversation.select(Conversation.id, Conversation.kind, Conversation.title, Conversation.student,
                                 Conversation.school_class, Conversation.announcement_only, Conversation.last_seq,
                                 Conversation.updated_at, Conversation.created_at,
-                                *(getattr(last, c).alias(f"last_{c}") for c in _LAST_COLUMNS),
-                                unread.alias("unread_n"), student_name.alias("student_name"))
+                                *(getattr(last, c).alias(f"{last_prefix}{c}") for c in _LAST_COLUMNS),
+                                unread.alias("unread_n"), Student.name.alias("student_name"))
             .join_from(Conversation, last, pw.JOIN.LEFT_OUTER,
                        on=((last.conversation == Conversation.id) & (last.seq == Conversation.last_seq)))
+            .join_from(Conversation, Student, pw.JOIN.LEFT_OUTER, on=(Student.id == Conversation.student))
             .join_from(Conversation, mark, pw.JOIN.LEFT_OUTER,
                        on=((mark.conversation == Conversation.id) & (mark.user == user_id)))
             .dicts())
@@ -258,8 +259,10 @@ def conversation_views(user_id: int, convs: list) -> list[dict]:
     return out
 
 
-def _page_query(p, after_cursor: bool):
-    query = _annotated(p.user).where(Conversation.id.in_(policy.direct_conversations_of(p.user))
+def page_query(p, after_cursor: bool, last_prefix: str = "last_"):
+    """The page of the list (``_annotated`` rows, ``p.limit`` of them, most recently active first):
+    the caller's conversations now, after the cursor's position (``p.at``, ``p.last_id``) if any."""
+    query = _annotated(p.user, last_prefix).where(Conversation.id.in_(policy.direct_conversations_of(p.user))
                                      | Conversation.school_class.in_(roster_queries.member_class_ids_query(p.user)))
     if after_cursor:
         query = query.where((Conversation.updated_at < p.at) | ((Conversation.updated_at == p.at)
@@ -269,27 +272,42 @@ def _page_query(p, after_cursor: bool):
 
 # the page of the list, first and next (membership as subqueries: the direct conversations the
 # caller is in now, ``policy.direct_conversations_of``, and the channels of the caller's classes now)
-_FIRST_PAGE = Prepared("conversation_page", lambda p: _page_query(p, False))
-_NEXT_PAGE = Prepared("conversation_page_after", lambda p: _page_query(p, True))
+_FIRST_PAGE = Prepared("conversation_page", lambda p: page_query(p, False))
+_NEXT_PAGE = Prepared("conversation_page_after", lambda p: page_query(p, True))
+
+
+def page_position(cursor: str | None) -> tuple[dt.datetime, int] | None:
+    """Where a ``next_cursor`` of the list resumes: ``(updated_at, id)`` of the last row shown (422 if
+    it is not one), or None for the first page."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        at, last_id = dt.datetime.fromisoformat(position[0]), int(position[1])
+        if not 0 < last_id < 2**63:
+            raise ValueError(last_id)
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]}) from None
+    return at, last_id
+
+
+def page_cursor(more: bool, updated_at: dt.datetime, conversation_id: int) -> str | None:
+    """The ``next_cursor`` after a page whose last row is this one (None when nothing follows)."""
+    return encode_cursor([updated_at.isoformat(), conversation_id]) if more else None
 
 
 def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None) -> dict:
     """The caller's conversations, most recently active first: the page in one query, whatever the
-    number of conversations."""
+    number of conversations. (On PostgreSQL the HTTP list is ``list_json.page_json``: the same
+    answer built by the database; the tests compare the two byte for byte.)"""
     user_id = int(user_id)
     _ensure_member_channels(user_id)
-    position = decode_cursor(cursor)
+    position = page_position(cursor)
     if position is not None:
-        try:
-            at, last_id = dt.datetime.fromisoformat(position[0]), int(position[1])
-            if not 0 < last_id < 2**63:
-                raise ValueError(last_id)
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise ValidationError("Not a valid cursor.", fields={"cursor": ["Not a valid cursor."]}) from None
-        rows = _NEXT_PAGE.run(user=user_id, at=at, last_id=last_id, limit=limit + 1)
+        rows = _NEXT_PAGE.run(user=user_id, at=position[0], last_id=position[1], limit=limit + 1)
     else:
         rows = _FIRST_PAGE.run(user=user_id, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1]["updated_at"].isoformat(), rows[-1]["id"]]) if more else None
+    next_cursor = page_cursor(more, rows[-1]["updated_at"], rows[-1]["id"]) if more else None
     return {"items": conversation_views(user_id, rows), "next_cursor": next_cursor}

@@ -169,19 +169,27 @@ def member_class_ids_query(user_id: int):
             .where((StudentGuardian.guardian == user_id) & Student.school_class.is_null(False)))
 
 
-def _class_members_named(p):
+def class_member_rows_query(classes):
+    """The rows ``class_members_named`` orders: ``class_id, rank, pos, user_id, name`` with rank 0 the
+    homeroom teacher, 1 a subject teacher (``pos`` the assignment's id), 2 a guardian of a student
+    of the class (``pos`` the user id); a class's members are its users in (rank, pos, user_id)
+    order of their first row, teachers those with a row of rank < 2. ``classes``: a parameter of a
+    prepared query (a list) or a subquery of class ids."""
+    def wanted(field):
+        return any_of(field, classes) if isinstance(classes, int) else field.in_(classes)
+
     homeroom = (SchoolClass.select(SchoolClass.id.alias("class_id"), pw.Value(0).alias("rank"),
                                    pw.Value(0).alias("pos"), User.id.alias("user_id"), User.name.alias("name"))
-                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(any_of(SchoolClass.id, p.ids)))
+                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(wanted(SchoolClass.id)))
     subject = (ClassTeacher.select(ClassTeacher.school_class, pw.Value(1), ClassTeacher.id, User.id, User.name)
-               .join(User, on=(User.id == ClassTeacher.teacher)).where(any_of(ClassTeacher.school_class, p.ids)))
+               .join(User, on=(User.id == ClassTeacher.teacher)).where(wanted(ClassTeacher.school_class)))
     guardians = (StudentGuardian.select(Student.school_class, pw.Value(2), User.id, User.id, User.name).distinct()
                  .join(Student, on=(StudentGuardian.student == Student.id))
-                 .join(User, on=(User.id == StudentGuardian.guardian)).where(any_of(Student.school_class, p.ids)))
-    return (homeroom + subject + guardians).tuples()  # UNION ALL
+                 .join(User, on=(User.id == StudentGuardian.guardian)).where(wanted(Student.school_class)))
+    return homeroom + subject + guardians  # UNION ALL
 
 
-_CLASS_MEMBERS_NAMED = Prepared("class_members_named", _class_members_named)
+_CLASS_MEMBERS_NAMED = Prepared("class_members_named", lambda p: class_member_rows_query(p.ids).tuples())
 
 
 def class_members_named(class_ids: Iterable[int]) -> dict[int, list[tuple[int, str, str]]]:
