@@ -158,6 +158,12 @@ def make_database(url: str, pool_size: int = 32) -> peewee.Database:
     if url.startswith(("postgres://", "postgresql://", "postgresql+pool://")):
         params = parse_db_url(url.replace("postgresql+pool://", "postgresql://"))
         name = params.pop("database")
+        # Every statement Lienlac PREPAREs (service.prepared) looks rows up by keys: the generic plan
+        # is the one PostgreSQL settles on after five executions anyway. Forcing it from the first
+        # spares each new pooled connection five custom plans per statement (measured: 5-12 ms per
+        # execution of the conversation list's statement before it settles, 2.6 ms after). Plain
+        # (unprepared) statements are planned per execution as always.
+        params["options"] = " ".join(filter(None, [params.get("options"), "-c plan_cache_mode=force_generic_plan"]))
         return PooledPostgres(
             name,
             max_connections=pool_size,

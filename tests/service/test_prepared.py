@@ -110,3 +110,19 @@ def test_a_prepared_read_on_a_connection_postgresql_ended_is_read_again(app, peo
         admin.close()
         assert USERS.run(ids=ids, name="-", first=ids[1]) == [(ids[1], "Người 1", "k")]
         assert dbmod.db.execute_sql("SELECT pg_backend_pid()").fetchone()[0] != old
+
+
+def test_postgresql_plans_a_prepared_read_generically_from_its_first_execution(app, people, database_url):
+    """Pooled PostgreSQL connections run with ``plan_cache_mode=force_generic_plan`` (service.db):
+    a new connection does not plan the statement afresh for its first five executions."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("PostgreSQL connections")
+    _school, ids = people
+    with app.app_context():
+        dbmod.db.close()
+        for _ in range(2):
+            assert len(USERS.run(ids=ids, name="-", first=ids[0])) == 1
+        generic, custom = dbmod.db.execute_sql(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ("PREPARE %test_users%",)).fetchone()  # (the PREPARE's text names the statement)
+        assert (generic, custom) == (2, 0)
