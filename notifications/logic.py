@@ -30,7 +30,7 @@ from service.pagination import paginate_by_id
 from . import queues
 from .models import Device, Notification, Preference
 from . import fanout
-from .push import current_sender, push_notifications
+from .push import push_notifications
 from .schemas import NotificationOut
 
 log = logging.getLogger("lienlac.notifications")
@@ -326,8 +326,7 @@ def _deliver(notices: list, *, by_announcement: bool = False, students: dict | N
             todo.append((key, users_csv, spec))
     if not todo:
         return []
-    stored = fanout.store(todo, by_announcement=by_announcement, students=students, timezone=timezone, now=now,
-                          attempts=current_sender() is not None)
+    stored = fanout.store(todo, by_announcement=by_announcement, students=students, timezone=timezone, now=now)
     _tell_connected(stored.inbox)
     for when in sorted(stored.held_until):
         schedule_release(when)
