@@ -40,7 +40,7 @@ LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 PLATFORMS = ("android", "ios", "web")
 CHUNK = 1000  # recipients per delivery job
-PUSH_JOB = 500  # notifications per push job
+PUSH_JOB = 2000  # notifications per push job: ~2,600 devices, three windows (push.WINDOW) in turn
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 Prefs = namedtuple("Prefs", "disabled quiet language")
