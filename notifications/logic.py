@@ -360,9 +360,10 @@ def schedule_release(when: dt.datetime) -> None:
 
 def enqueue_push(notification_ids: list[int], job_prefix: str | None = None,
                  now: dt.datetime | None = None) -> None:
-    """Push jobs of ``PUSH_JOB`` notifications each, on the ``push`` queue: every worker serves it
-    before the ``default`` and ``low`` queues, so an announcement's pushes go out beside its inbox
-    chunks instead of behind all of them."""
+    """Push jobs of ``PUSH_JOB`` notifications each, on the ``push`` queue: a worker takes one after
+    at most a few jobs of the ``default`` and ``low`` queues in a row (``service.worker``), so an
+    announcement's inbox chunks run one after another and its pushes go out beside them, never
+    behind all of a long queue."""
     ids = sorted(notification_ids)
     when = now.isoformat() if now else None
     for k, start in enumerate(range(0, len(ids), PUSH_JOB)):

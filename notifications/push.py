@@ -67,6 +67,7 @@ from peewee import fn
 
 from service.bulk import update_many, upsert
 from service.db import db, utcnow, write_transaction
+from service.prepared import Prepared, any_of
 
 from . import queues
 from .fcm_endpoint import fcm_send_url, firebase_app
@@ -269,16 +270,25 @@ def backoff(tries: int, retry_after: float | None = None, base: float = BACKOFF_
 
 
 # --- pushing notifications ---------------------------------------------------------------------
+# What a push job reads, one statement each whatever the job's size (a list is one parameter):
+# PREPAREd once per connection (service.prepared), rows as the driver gives them. (Peewee's IN lists
+# of 1,000 cost two statements of each kind per job, their SQL built and planned every time.)
+_NOTE_FIELDS = (Notification.id, Notification.user, Notification.announcement, Notification.push_status,
+                Notification.title, Notification.body, Notification.data, Notification.category,
+                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key)
+_NOTES = Prepared("push_notes", lambda p: Notification.select(*_NOTE_FIELDS).where(
+    any_of(Notification.id, p.ids) & ((Notification.push_status == "pending")
+                                      | ((Notification.push_status == "held") & (Notification.push_after <= p.now)))))
+_DEVICES = Prepared("push_devices", lambda p: Device.select(Device.id, Device.user, Device.token)
+                    .where(any_of(Device.user, p.users)).order_by(Device.id))
+_UNREAD = Prepared("push_unread_counts", lambda p: Notification.select(Notification.user, fn.COUNT(Notification.id))
+                   .where(any_of(Notification.user, p.users) & Notification.in_inbox & Notification.read_at.is_null())
+                   .group_by(Notification.user))
+
+
 def unread_counts(user_ids) -> dict[int, int]:
-    ids = list(user_ids)
-    out: dict[int, int] = {}
-    for start in range(0, len(ids), 1000):
-        query = (Notification.select(Notification.user, fn.COUNT(Notification.id).alias("n"))
-                 .where(Notification.user.in_(ids[start:start + 1000]) & Notification.in_inbox
-                        & Notification.read_at.is_null())
-                 .group_by(Notification.user))
-        out.update({row.user_id: row.n for row in query})
-    return out
+    """The badge: each user's unread inbox rows (users without any left out)."""
+    return dict(_UNREAD.raw(users=sorted({int(u) for u in user_ids})))
 
 
 _COLUMNS = ["notification", "device_id", "announcement_id", "status", "claim", "tries", "claimed_at", "updated_at"]
@@ -490,9 +500,6 @@ def _send_windows(sender: Sender, pairs: list, badges: dict, stats: dict) -> tup
 
 # What the push path reads of a notification and a device: plain tuples (building 500 peewee
 # models per job, and reading their fields through descriptors, showed in a worker's profile).
-_NOTE_FIELDS = (Notification.id, Notification.user, Notification.announcement, Notification.push_status,
-                Notification.title, Notification.body, Notification.data, Notification.category,
-                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key)
 _Note = namedtuple("_Note", "id user_id announcement_id push_status title body data category urgent silent "
                             "in_inbox collapse_key")
 _Device = namedtuple("_Device", "id user_id token")
@@ -507,10 +514,7 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
         return stats
     now = now or utcnow()
     ids = sorted({int(i) for i in notification_ids})
-    notes = [_Note(*row) for row in Notification.select(*_NOTE_FIELDS).where(
-        Notification.id.in_(ids) & ((Notification.push_status == "pending")
-                                    | ((Notification.push_status == "held") & (Notification.push_after <= now)))
-    ).tuples()]
+    notes = [_Note(*row) for row in _NOTES.raw(ids=ids, now=now)]
     if not notes:
         return stats
     held = [n.id for n in notes if n.push_status == "held"]
@@ -519,10 +523,8 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
             Notification.id.in_(held) & (Notification.push_status == "held")).execute()
     users = sorted({n.user_id for n in notes})
     devices: dict[int, list[_Device]] = defaultdict(list)
-    for start in range(0, len(users), 1000):
-        for device in (Device.select(Device.id, Device.user, Device.token)
-                       .where(Device.user.in_(users[start:start + 1000])).order_by(Device.id).tuples()):
-            devices[device[1]].append(_Device(*device))
+    for device in _DEVICES.raw(users=users):
+        devices[device[1]].append(_Device(*device))
     pairs = [(n, d) for n in notes for d in devices.get(n.user_id, [])]
     if not pairs:
         return stats
