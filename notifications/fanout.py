@@ -124,16 +124,20 @@ def _data_sql(p: _Params, spec: dict, students: dict | None) -> tuple[str, str]:
     prefix = base[:-1] + (", " if spec["data"] else "")
     kids_sql = roster_queries.audience_children_sql(p, is_postgres(), students["school_id"], students["grades"],
                                                     students["class_ids"], students["guardian_ids"])
+    # every child of an explicitly named guardian: needed only when the audience names guardians (a
+    # second json_agg over every child of the chunk otherwise, ~15 % of an all-school chunk's statement)
+    explicit = bool(students["guardian_ids"])
     if is_postgres():
         item = "json_build_object('id', k.student_id::text, 'name', k.name)"
         agg = f"json_agg({item} ORDER BY k.student_id)"
+        everyone = f"{agg}::text AS everyone, bool_or(k.explicit)" if explicit else "NULL::text AS everyone, false"
         kids = (f"SELECT k.guardian_id AS user_id, ({agg} FILTER (WHERE k.named))::text AS named, "
-                f"{agg}::text AS everyone, bool_or(k.explicit) AS explicit FROM ({kids_sql}) k GROUP BY k.guardian_id")
+                f"{everyone} AS explicit FROM ({kids_sql}) k GROUP BY k.guardian_id")
     else:
         item = "json_object('id', CAST(k.student_id AS TEXT), 'name', k.name)"
+        everyone = f"json_group_array({item}) AS everyone, max(k.explicit)" if explicit else "NULL AS everyone, 0"
         kids = (f"SELECT k.guardian_id AS user_id, json_group_array({item}) FILTER (WHERE k.named) AS named, "
-                f"json_group_array({item}) AS everyone, max(k.explicit) AS explicit "
-                f"FROM ({kids_sql} ORDER BY 1, 2) k GROUP BY k.guardian_id")
+                f"{everyone} AS explicit FROM ({kids_sql} ORDER BY 1, 2) k GROUP BY k.guardian_id")
     named = "CASE WHEN kids.named IS NOT NULL AND kids.named <> '[]' THEN kids.named END"
     chosen = f"COALESCE({named}, CASE WHEN kids.explicit THEN kids.everyone END, '[]')"
     head = p(prefix + '"students": ')
