@@ -270,25 +270,21 @@ def backoff(tries: int, retry_after: float | None = None, base: float = BACKOFF_
 
 
 # --- pushing notifications ---------------------------------------------------------------------
-# What a push job reads, one statement each whatever the job's size (a list is one parameter):
-# PREPAREd once per connection (service.prepared), rows as the driver gives them. (Peewee's IN lists
-# of 1,000 cost two statements of each kind per job, their SQL built and planned every time.)
+# What a push job reads, two statements whatever the job's size (a list is one parameter): the
+# notifications with their users' badges (the unread count, a subquery per row on the inbox index),
+# and the devices. PREPAREd once per connection (service.prepared), rows as the driver gives them.
+# (Peewee's IN lists of 1,000 cost two statements per kind and 1,000 users, built and planned each time.)
+_UNREAD = Notification.alias("unread")
 _NOTE_FIELDS = (Notification.id, Notification.user, Notification.announcement, Notification.push_status,
                 Notification.title, Notification.body, Notification.data, Notification.category,
-                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key)
+                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key,
+                _UNREAD.select(fn.COUNT(_UNREAD.id)).where((_UNREAD.user == Notification.user) & _UNREAD.in_inbox
+                                                          & _UNREAD.read_at.is_null()))
 _NOTES = Prepared("push_notes", lambda p: Notification.select(*_NOTE_FIELDS).where(
     any_of(Notification.id, p.ids) & ((Notification.push_status == "pending")
                                       | ((Notification.push_status == "held") & (Notification.push_after <= p.now)))))
 _DEVICES = Prepared("push_devices", lambda p: Device.select(Device.id, Device.user, Device.token)
                     .where(any_of(Device.user, p.users)).order_by(Device.id))
-_UNREAD = Prepared("push_unread_counts", lambda p: Notification.select(Notification.user, fn.COUNT(Notification.id))
-                   .where(any_of(Notification.user, p.users) & Notification.in_inbox & Notification.read_at.is_null())
-                   .group_by(Notification.user))
-
-
-def unread_counts(user_ids) -> dict[int, int]:
-    """The badge: each user's unread inbox rows (users without any left out)."""
-    return dict(_UNREAD.raw(users=sorted({int(u) for u in user_ids})))
 
 
 _COLUMNS = ["notification", "device_id", "announcement_id", "status", "claim", "tries", "claimed_at", "updated_at"]
@@ -501,7 +497,7 @@ def _send_windows(sender: Sender, pairs: list, badges: dict, stats: dict) -> tup
 # What the push path reads of a notification and a device: plain tuples (building 500 peewee
 # models per job, and reading their fields through descriptors, showed in a worker's profile).
 _Note = namedtuple("_Note", "id user_id announcement_id push_status title body data category urgent silent "
-                            "in_inbox collapse_key")
+                            "in_inbox collapse_key unread")
 _Device = namedtuple("_Device", "id user_id token")
 
 
@@ -528,7 +524,7 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
     pairs = [(n, d) for n in notes for d in devices.get(n.user_id, [])]
     if not pairs:
         return stats
-    badges = unread_counts(users)
+    badges = {n.user_id: n.unread for n in notes}
     later, later_at, others = _send_windows(sender, pairs, badges, stats)
     _follow_up(others, later, later_at, sender.claim_timeout)
     maybe_sweep(sender.claim_timeout)
