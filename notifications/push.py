@@ -319,12 +319,16 @@ def _claim(pairs: list[tuple[Notification, Device]], claim: str, now: dt.datetim
     return {(note, device): [attempt, tries] for attempt, note, device, tries in taken}
 
 
-def _touch(owned: dict, keys, claim: str) -> None:
-    """Another round for these attempts: one more try, and the claim is fresh again."""
+def _touch(owned: dict, keys, claim: str, another_try: bool = True) -> None:
+    """Another round for these attempts: one more try (unless not ``another_try``: still waiting for
+    their answers), and the claim is fresh again."""
     ids = sorted(owned[k][0] for k in keys)
+    values = {"claimed_at": utcnow(), "updated_at": utcnow()}
+    if another_try:
+        values["tries"] = PushAttempt.tries + 1
     with write_transaction():
         for start in range(0, len(ids), 1000):
-            (PushAttempt.update(tries=PushAttempt.tries + 1, claimed_at=utcnow(), updated_at=utcnow())
+            (PushAttempt.update(**values)
              .where(PushAttempt.id.in_(ids[start:start + 1000]) & (PushAttempt.claim == claim)).execute())
 
 
@@ -385,6 +389,11 @@ class _Window:
         """Hand back the claims of requests that never reached FCM (the job's retry sends them)."""
         _release(self.owned, [(n.id, d.id) for n, d in self.todo], self.claim)
 
+    def touch(self) -> None:
+        """Keep this window's claims fresh while its answers wait behind the window before it."""
+        if self.flight is not None:
+            _touch(self.owned, [(n.id, d.id) for n, d in self.todo], self.claim, another_try=False)
+
     def start(self) -> None:
         if self.todo:
             try:
@@ -403,9 +412,12 @@ class _Window:
         finally:
             self.stats["send_ms"] += (time.monotonic() - t0) * 1000
 
-    def record(self, results: list) -> tuple[list, dt.datetime | None]:
+    def record(self, results: list, behind: "_Window | None" = None) -> tuple[list, dt.datetime | None]:
         """Record the answers; retry what may be retried (a few rounds here, then a scheduled job).
-        Returns (notification ids to retry later, when)."""
+        ``behind``: the window in flight meanwhile, whose answers wait for this one: each retry round
+        refreshes its claims too, as this window's own (else a few long rounds could age them past
+        the claim timeout and another run would send them again). Returns (notification ids to retry
+        later, when)."""
         sender, owned, claim, stats, todo = self.sender, self.owned, self.claim, self.stats, self.todo
         rounds = 0
         while todo:
@@ -452,6 +464,8 @@ class _Window:
             for n, d in retry:
                 owned[(n.id, d.id)][1] += 1
             _touch(owned, [(n.id, d.id) for n, d in retry], claim)
+            if behind is not None:
+                behind.touch()
             self.todo = todo = retry
             try:
                 self.bodies = self._bodies(todo)
@@ -483,7 +497,7 @@ def _send_windows(sender: Sender, pairs: list, badges: dict, stats: dict) -> tup
                     flying.start()
             finally:  # answered: recorded even if the next window could not start
                 if done:
-                    retry_ids, at = done.record(results)
+                    retry_ids, at = done.record(results, behind=flying)
                     if retry_ids:
                         later += retry_ids
                         later_at = max(later_at, at) if later_at else at

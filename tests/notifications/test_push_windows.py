@@ -132,3 +132,27 @@ def test_pairs_another_run_holds_get_a_follow_up_job_unless_their_device_is_gone
     timeout = push.current_sender().claim_timeout
     assert [(args[1], kw["at"]) for args, kw in enqueued if args[0] == "push"] == [
         ([owner[devices[0].user_id]], held_at + dt.timedelta(seconds=timeout + 0.5))]
+
+
+def test_a_window_in_flight_keeps_its_claims_fresh_while_the_one_before_retries(pmake, fcm, monkeypatch):
+    """Every token answers UNAVAILABLE once: each window retries inline. While a window sleeps and
+    resends, the next one is in flight and its answers wait: its claims are refreshed each round (not
+    counted as a try), so no other run takes them over as stale; each device gets one push."""
+    from notifications.models import Device
+
+    pending = _pending(pmake, 8)
+    for device in Device.select():
+        fcm.set_token_error(device.token, "UNAVAILABLE", times=1)
+    monkeypatch.setattr(push, "WINDOW", 3)
+    touch, touched = push._touch, []  # pylint: disable=protected-access
+
+    def touching(owned, keys, claim, another_try=True):
+        touched.append((len(list(keys)), another_try))
+        return touch(owned, keys, claim, another_try)
+
+    monkeypatch.setattr(push, "_touch", touching)
+    assert logic.push_notifications(pending)["sent"] == 8
+    assert Counter(fcm.accepted_tokens()).most_common(1)[0][1] == 1 and len(fcm.accepted_tokens()) == 8
+    # window 1 retries (3) with window 2 waiting (3); window 2 (3) with window 3 waiting (2); window 3 (2)
+    assert touched == [(3, True), (3, False), (3, True), (2, False), (2, True)]
+    assert {(a.status, a.tries) for a in PushAttempt.select()} == {("accepted", 2)}
