@@ -25,7 +25,8 @@ time (``_send_windows``): while one window's requests are in flight on the loop'
 thread records the window before it and claims and encodes the one after it (the messages:
 :mod:`notifications.messages`). Requests that never left (the next window could not start, or its
 send raised) have their claims handed back at once; a window in flight when the job dies is left
-to its claim timeout, as a killed worker's. A claim older than
+to its claim timeout, as a killed worker's; while the window before it retries inline, its claims
+are refreshed with the retried ones. A claim older than
 ``PUSH_CLAIM_TIMEOUT_SECONDS`` (its worker was killed between claim and answer) is taken over by
 the next run that meets it: the push job run again by RQ, a follow-up each job schedules for
 claims it saw in flight, or the sweep (``sweep``). The resend carries the same collapse key
