@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 def sample_message() -> dict:
     """The FCM message (firebase-admin's encoding) the workers send for one announcement."""
     from notifications.models import Notification
-    from notifications.push import build_message
+    from notifications.messages import build_message
     from firebase_admin import messaging
 
     note = Notification(id=1, user=1, category="announcement", title="Thông báo nghỉ học",

@@ -3,7 +3,7 @@
     python benchmarks/push_clients.py                        # 5,000 messages, both servers, 0 and 20 ms
     python benchmarks/push_clients.py -n 5000 --latency 0.02 --server asyncio
 
-Options measured (the same firebase-admin ``Message``, built by ``notifications.push.build_message``):
+Options measured (the same firebase-admin ``Message``, built by ``notifications.messages.build_message``):
   sdk-threads   ``messaging.send_each`` in batches of 500, one after another (a thread per message:
                 the engine before issue 14)
   sdk-async     ``messaging.send_each_async`` (the SDK's httpx client, HTTP/2 where TLS allows it),
@@ -121,7 +121,7 @@ def start_server(kind: str, latency: float) -> tuple[subprocess.Popen, str]:
 # --- the clients --------------------------------------------------------------------------------
 def messages(n: int):
     from notifications.models import Notification
-    from notifications.push import build_message
+    from notifications.messages import build_message
 
     note = Notification(id=1, user=1, category="announcement", title="Thông báo nghỉ học",
                         body="Trường nghỉ học ngày mai do bão.",

@@ -1,25 +1,27 @@
-"""The set-wise fan-out: notices' inbox rows (and their devices' push attempts) in SQL.
+"""The set-wise fan-out: notices' inbox rows in SQL.
 
 ``store`` writes, for a set of notices (each a key, a comma-separated list of user ids and a
 spec), one ``Notification`` row per (notice, recipient) (``ON CONFLICT DO NOTHING``: a chunk run
 again adds nothing) with everything decided in the database: the recipient's language picks the
 text, a switched-off category gives ``off``, quiet hours give ``held`` until they end (judged in
 the school's timezone; ``urgent`` overrides both), an announcement's row names the recipient's
-children in its audience; and, when push is on, one queued ``PushAttempt`` per (notification,
-device) of a push that is due or held. The notices travel as one JSON parameter (the CTE ``s``),
+children in its audience. The notices travel as one JSON parameter (the CTE ``s``),
 so an announcement's chunk of 20,000 guardians and a gate batch's hundreds of small notices
 (``notify_each``) are the same one statement.
 
-PostgreSQL: one statement (``WITH s, a, ins AS (INSERT … RETURNING), att AS (INSERT …) SELECT
-aggregates FROM ins``), the quiet-hours end computed with ``AT TIME ZONE``. SQLite (the embedded
-default, one school): the same ``INSERT … SELECT`` with the quiet-hours end from
-:func:`notifications.logic.quiet_until` registered as an SQL function on every connection
-(:func:`register_sqlite_functions`, called by the app factory through ``notifications.setup``;
-SQLite has no time zones), then the attempts and a read-back: three statements in one transaction.
+PostgreSQL: one statement (``WITH s, a, ins AS (INSERT … RETURNING) SELECT aggregates FROM ins``),
+the quiet-hours end computed with ``AT TIME ZONE``. SQLite (the embedded default, one school): the
+same ``INSERT … SELECT`` with the quiet-hours end from :func:`notifications.logic.quiet_until`
+registered as an SQL function on every connection (:func:`register_sqlite_functions`, called by the
+app factory through ``notifications.setup``; SQLite has no time zones), then a read-back: two
+statements in one transaction.
 
-A queued attempt is ``status='retry', tries=0, claim=''`` with ``next_at`` = when it was queued, so
-the sender's claim takes it like a due retry; whether the push is due is the notification's
-``push_status``/``push_after``.
+No ``PushAttempt`` is written here: the push job's claim inserts each (notification, device)
+attempt as it takes it (``notifications.push``). A row whose push job is lost has a due
+``push_status`` and a device without any attempt, which is what the recovery sweep looks for
+(``notifications.recovery.recover_pushes``). Queued attempts written here (until issue 14) cost
+the chunk a second insert per device into a table of five indexes, and every claim then rewrote
+them; and while 130,000 of them waited as ``retry`` rows, each push job's follow-up read them all.
 """
 from __future__ import annotations
 
@@ -30,10 +32,9 @@ from zoneinfo import ZoneInfo
 
 import peewee
 
-from service.db import db, is_postgres, utcnow, write_transaction
+from service.db import db, is_postgres, write_transaction
 from service.roster import queries as roster_queries
 
-QUEUED = "retry"  # a queued attempt looks like a due retry to the sender's claim (tries 0)
 SQLITE_QUIET_UNTIL = "lienlac_quiet_until"
 _LANGS = ("vi", "en")
 _NOTICE_COLUMNS = (("k", "int"), ("ann", "bigint"), ("dkey", "text"), ("users", "text"), ("category", "text"),
@@ -123,16 +124,20 @@ def _data_sql(p: _Params, spec: dict, students: dict | None) -> tuple[str, str]:
     prefix = base[:-1] + (", " if spec["data"] else "")
     kids_sql = roster_queries.audience_children_sql(p, is_postgres(), students["school_id"], students["grades"],
                                                     students["class_ids"], students["guardian_ids"])
+    # every child of an explicitly named guardian: needed only when the audience names guardians (a
+    # second json_agg over every child of the chunk otherwise, ~15 % of an all-school chunk's statement)
+    explicit = bool(students["guardian_ids"])
     if is_postgres():
         item = "json_build_object('id', k.student_id::text, 'name', k.name)"
         agg = f"json_agg({item} ORDER BY k.student_id)"
+        everyone = f"{agg}::text AS everyone, bool_or(k.explicit)" if explicit else "NULL::text AS everyone, false"
         kids = (f"SELECT k.guardian_id AS user_id, ({agg} FILTER (WHERE k.named))::text AS named, "
-                f"{agg}::text AS everyone, bool_or(k.explicit) AS explicit FROM ({kids_sql}) k GROUP BY k.guardian_id")
+                f"{everyone} AS explicit FROM ({kids_sql}) k GROUP BY k.guardian_id")
     else:
         item = "json_object('id', CAST(k.student_id AS TEXT), 'name', k.name)"
+        everyone = f"json_group_array({item}) AS everyone, max(k.explicit)" if explicit else "NULL AS everyone, 0"
         kids = (f"SELECT k.guardian_id AS user_id, json_group_array({item}) FILTER (WHERE k.named) AS named, "
-                f"json_group_array({item}) AS everyone, max(k.explicit) AS explicit "
-                f"FROM ({kids_sql} ORDER BY 1, 2) k GROUP BY k.guardian_id")
+                f"{everyone} AS explicit FROM ({kids_sql} ORDER BY 1, 2) k GROUP BY k.guardian_id")
     named = "CASE WHEN kids.named IS NOT NULL AND kids.named <> '[]' THEN kids.named END"
     chosen = f"COALESCE({named}, CASE WHEN kids.explicit THEN kids.everyone END, '[]')"
     head = p(prefix + '"students": ')
@@ -169,9 +174,9 @@ def _sources_sql(p: _Params, notices: list, by_announcement: bool) -> str:
     return f"WITH s AS MATERIALIZED ({s}), a AS ({a})"
 
 
-def store(notices: list, *, by_announcement: bool, students: dict | None, timezone: str, now: dt.datetime,
-          attempts: bool) -> Stored:
-    """Store notices (see the module docstring) in one statement (PostgreSQL) or three (SQLite).
+def store(notices: list, *, by_announcement: bool, students: dict | None, timezone: str,
+          now: dt.datetime) -> Stored:
+    """Store notices (see the module docstring) in one statement (PostgreSQL) or two (SQLite).
 
     ``notices``: ``[(key, users_csv, spec)]`` with ``key`` the announcement id (``by_announcement``)
     or the notice's dedupe key, ``users_csv`` "1,2,3"; ``students``: an announcement's audience
@@ -188,17 +193,10 @@ def store(notices: list, *, by_announcement: bool, students: dict | None, timezo
     values = (f"a.user_id, s.category, {_text_sql('title')}, {_text_sql('body')}, {data}, s.ann, s.dkey, s.inbox, "
               f"s.urgent, s.silent, s.collapse_key, {status}, {after}, {p(now)}")
     source = f"FROM a JOIN s ON s.k = a.k LEFT JOIN preference pr ON pr.user_id = a.user_id{kids_join}"
-    queued_at = min(now, utcnow())
-    attempt_columns = "notification_id, device_id, announcement_id, status, claim, tries, next_at, updated_at"
-    attempt_values = f"'{QUEUED}', '', 0, {p(queued_at)}, {p(queued_at)}"
-    with_attempts = attempts and any(spec["push"] for _, _, spec in notices)
     if postgres:
-        attempt = (f", att AS (INSERT INTO push_attempt ({attempt_columns}) SELECT ins.id, d.id, ins.announcement_id, "
-                   f"{attempt_values} FROM ins JOIN device d ON d.user_id = ins.user_id "
-                   f"WHERE ins.push_status IN ('pending', 'held') ON CONFLICT DO NOTHING)") if with_attempts else ""
         sql = (f"{sources}, ins AS (INSERT INTO notification ({columns}) SELECT {values} {source} "
-               f"ON CONFLICT DO NOTHING RETURNING id, user_id, announcement_id, in_inbox, push_status, push_after)"
-               f"{attempt} SELECT count(*), array_agg(id ORDER BY id) FILTER (WHERE push_status = 'pending'), "
+               f"ON CONFLICT DO NOTHING RETURNING id, user_id, in_inbox, push_status, push_after)"
+               f" SELECT count(*), array_agg(id ORDER BY id) FILTER (WHERE push_status = 'pending'), "
                f"array_agg(DISTINCT push_after) FILTER (WHERE push_status = 'held'), "
                f"array_agg(user_id ORDER BY id) FILTER (WHERE in_inbox), array_agg(id ORDER BY id) FILTER (WHERE in_inbox), "
                f"(SELECT count(*) FROM a) FROM ins")
@@ -207,16 +205,9 @@ def store(notices: list, *, by_announcement: bool, students: dict | None, timezo
         if count == expected:
             return Stored(count, pending or [], held_until or [], list(zip(users or [], ids or [])))
         return _read_back(sources, p, by_announcement)  # a re-run: report every row of the notices
-    match = "n.announcement_id = s.ann" if by_announcement else "n.dedupe_key = s.dkey"
     with write_transaction():
         db.execute_sql(f"{sources} INSERT INTO notification ({columns}) SELECT {values} {source} WHERE true "
                        f"ON CONFLICT DO NOTHING", p.values)
-        if with_attempts:
-            db.execute_sql(
-                f"{sources} INSERT INTO push_attempt ({attempt_columns}) SELECT n.id, d.id, n.announcement_id, "
-                f"{attempt_values} FROM a JOIN s ON s.k = a.k JOIN notification n ON {match} AND n.user_id = a.user_id "
-                f"JOIN device d ON d.user_id = n.user_id WHERE n.push_status IN ('pending', 'held') "
-                f"ON CONFLICT DO NOTHING", p.values)
     return _read_back(sources, p, by_announcement)
 
 

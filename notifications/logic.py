@@ -30,7 +30,7 @@ from service.pagination import paginate_by_id
 from . import queues
 from .models import Device, Notification, Preference
 from . import fanout
-from .push import current_sender, push_notifications
+from .push import push_notifications
 from .schemas import NotificationOut
 
 log = logging.getLogger("lienlac.notifications")
@@ -40,7 +40,7 @@ LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 PLATFORMS = ("android", "ios", "web")
 CHUNK = 1000  # recipients per delivery job
-PUSH_JOB = 500  # notifications per push job
+PUSH_JOB = 2000  # notifications per push job: ~2,600 devices, three windows (push.WINDOW) in turn
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 Prefs = namedtuple("Prefs", "disabled quiet language")
@@ -326,8 +326,7 @@ def _deliver(notices: list, *, by_announcement: bool = False, students: dict | N
             todo.append((key, users_csv, spec))
     if not todo:
         return []
-    stored = fanout.store(todo, by_announcement=by_announcement, students=students, timezone=timezone, now=now,
-                          attempts=current_sender() is not None)
+    stored = fanout.store(todo, by_announcement=by_announcement, students=students, timezone=timezone, now=now)
     _tell_connected(stored.inbox)
     for when in sorted(stored.held_until):
         schedule_release(when)
@@ -361,9 +360,10 @@ def schedule_release(when: dt.datetime) -> None:
 
 def enqueue_push(notification_ids: list[int], job_prefix: str | None = None,
                  now: dt.datetime | None = None) -> None:
-    """Push jobs of ``PUSH_JOB`` notifications each, on the ``push`` queue: every worker serves it
-    before the ``default`` and ``low`` queues, so an announcement's pushes go out beside its inbox
-    chunks instead of behind all of them."""
+    """Push jobs of ``PUSH_JOB`` notifications each, on the ``push`` queue: a worker takes one after
+    at most a few jobs of the ``default`` and ``low`` queues in a row (``service.worker``), so an
+    announcement's inbox chunks run one after another and its pushes go out beside them, never
+    behind all of a long queue."""
     ids = sorted(notification_ids)
     when = now.isoformat() if now else None
     for k, start in enumerate(range(0, len(ids), PUSH_JOB)):

@@ -17,9 +17,16 @@ not finish in 20 s here. It also binds to the first event loop it meets, retries
 with sleeps, and sends HTTP/2 only over TLS.
 
 Delivery guarantee (exactly one push per device, a resend shown once): one ``PushAttempt`` row
-per (notification, device). A window of up to ``WINDOW`` attempts is claimed in one statement
-(``sending``, a claim token, ``claimed_at``) and committed *before* anything is sent; the results
-are written in one statement per window, guarded by the claim token. A claim older than
+per (notification, device), inserted by the claim (the fan-out writes none). A window of up to
+``WINDOW`` attempts is claimed in one statement (``INSERT … ON CONFLICT DO UPDATE … RETURNING``:
+``sending``, a claim token, ``claimed_at``) and committed *before* anything is sent; the results
+are written in one statement per window, guarded by the claim token. A job's windows go two at a
+time (``_send_windows``): while one window's requests are in flight on the loop's thread, the job's
+thread records the window before it and claims and encodes the one after it (the messages:
+:mod:`notifications.messages`). Requests that never left (the next window could not start, or its
+send raised) have their claims handed back at once; a window in flight when the job dies is left
+to its claim timeout, as a killed worker's; while the window before it retries inline, its claims
+are refreshed with the retried ones. A claim older than
 ``PUSH_CLAIM_TIMEOUT_SECONDS`` (its worker was killed between claim and answer) is taken over by
 the next run that meets it: the push job run again by RQ, a follow-up each job schedules for
 claims it saw in flight, or the sweep (``sweep``). The resend carries the same collapse key
@@ -36,6 +43,7 @@ were waiting to retry (``failed``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
@@ -43,7 +51,6 @@ import json
 import logging
 import os
 import random
-import re
 import threading
 import time
 import uuid
@@ -61,10 +68,12 @@ from peewee import fn
 
 from service.bulk import update_many, upsert
 from service.db import db, utcnow, write_transaction
+from service.prepared import Prepared, any_of
 
 from . import queues
 from .fcm_endpoint import fcm_send_url, firebase_app
 from .fcm_http import Answer, FcmConnectionError, FcmHttpClient, FcmTimeout
+from .messages import MessageBodies, encode_body
 from .models import Device, Notification, PushAttempt
 from .ratelimit import TokenBucket
 
@@ -80,7 +89,6 @@ MAX_TRIES = 8  # sends of one attempt in all, then it is failed
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 300.0
 CLAIM_TIMEOUT = 60.0
-TITLE_MAX, BODY_MAX = 120, 400  # the push is the signal; the inbox has the full text
 GOOGLE_FCM = "https://fcm.googleapis.com"
 FCM_HEADERS = {"Content-Type": "application/json; charset=UTF-8", "X-GOOG-API-FORMAT-VERSION": "2",
                "X-FIREBASE-CLIENT": f"fire-admin-python/{firebase_admin.__version__}"}
@@ -106,9 +114,6 @@ class _Loop:
         if client is None:  # made here, used only on the loop's thread
             client = self.clients[url] = FcmHttpClient(url, self.connections, REQUEST_TIMEOUT)
         return client
-
-    def run(self, coro, timeout: float):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
 
 _loops: dict[int, _Loop] = {}
@@ -166,8 +171,11 @@ class Sender:
 
     def send_bodies(self, bodies: list[bytes]) -> list:
         """``send_each`` of request bodies already encoded."""
-        if not bodies:
-            return []
+        return self.answers(self.start(bodies)) if bodies else []
+
+    def start(self, bodies: list[bytes]) -> concurrent.futures.Future:
+        """Put these requests in flight on the process's loop (paced by the shared bucket) and
+        return at once; ``answers`` waits for them."""
         headers = self._auth_headers()
         self.bucket.acquire(len(bodies))
         loop = _process_loop(self.connections)
@@ -176,11 +184,15 @@ class Sender:
         async def send():
             return await loop.client(url).post_all(bodies, headers)
 
-        answers = loop.run(send(), timeout=REQUEST_TIMEOUT * 3 + 30)
+        return asyncio.run_coroutine_threadsafe(send(), loop.loop)
+
+    def answers(self, flight: concurrent.futures.Future) -> list:
+        """One result per request of ``flight``: None (accepted) or the FirebaseError."""
         out = []
-        for answer in answers:
+        for answer in flight.result(REQUEST_TIMEOUT * 3 + 30):
             if isinstance(answer, Answer):
-                out.append(None if answer.status == 200 else _fcm_error(url, answer.status, answer.headers, answer.body))
+                out.append(None if answer.status == 200 else
+                           _fcm_error(self.url, answer.status, answer.headers, answer.body))
             else:
                 out.append(_transport_error(answer))
         return out
@@ -212,136 +224,6 @@ def make_sender(config, redis=None) -> Sender | None:
 
 def current_sender() -> Sender | None:
     return current_app.extensions.get("lienlac.push")
-
-
-# --- messages ----------------------------------------------------------------------------------
-def _clip(text: str, limit: int) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def push_data(note: Notification) -> dict[str, str]:
-    """The FCM data block: string values only (see mobile_api_docs/PUSH.md)."""
-    data = json.loads(note.data or "{}")
-    out = {}
-    for key, value in data.items():
-        if value is None:
-            continue
-        out[str(key)] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                                            separators=(",", ":"))
-    out.update({"notification_id": str(note.id), "category": note.category})
-    if note.urgent:
-        out["urgent"] = "1"
-    if note.silent:
-        out["silent"] = "1"
-    if not note.in_inbox:
-        out["inbox"] = "0"
-    return out
-
-
-def collapse_key(note: Notification) -> str:
-    """The notification's own collapse key (``conversation:<id>``, ``announcement-<id>``), else
-    ``n<id>``: a push resent after a crash replaces the first one on the phone."""
-    return note.collapse_key or f"n{note.id}"
-
-
-def build_message(note: Notification, token: str, badge: int, data: dict[str, str] | None = None) -> messaging.Message:
-    """The firebase-admin message of ``note`` for one device. What it reads of ``note`` is what
-    ``_template_key`` names (keep them together): ``MessageBodies`` encodes it once per key."""
-    title, body = _clip(note.title, TITLE_MAX), _clip(note.body, BODY_MAX)
-    silent, urgent = note.silent and not note.urgent, note.urgent
-    channel = "urgent" if urgent else ("silent" if silent else "default")
-    key = collapse_key(note)
-    android = messaging.AndroidConfig(
-        priority="normal" if silent else "high",
-        collapse_key=key,
-        notification=messaging.AndroidNotification(
-            channel_id=channel, tag=key, notification_count=badge,
-            sound=None if silent else "default", default_sound=None if silent else True,
-            priority="low" if silent else ("max" if urgent else "high")))
-    headers = {"apns-priority": "5" if silent else "10", "apns-push-type": "alert", "apns-collapse-id": key[:64]}
-    level = "time-sensitive" if urgent else ("passive" if silent else "active")
-    apns = messaging.APNSConfig(headers=headers, payload=messaging.APNSPayload(aps=messaging.Aps(
-        badge=badge, sound=None if silent else "default", thread_id=note.category,
-        custom_data={"interruption-level": level})))
-    message = messaging.Message(notification=messaging.Notification(title=title, body=body),
-                                data=push_data(note) if data is None else data, android=android, apns=apns)
-    message.token = token  # set after __init__: firebase-admin 7.7 warns on token= in favour of fid=
-    return message
-
-
-def encode_body(message: messaging.Message) -> bytes:
-    """The request body firebase-admin's own encoding makes of ``message`` (compact JSON)."""
-    encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
-    return json.dumps({"message": encode(message)}, separators=(",", ":")).encode()
-
-
-def _template_key(note: Notification) -> tuple:
-    """Everything of ``note`` that ``build_message`` reads, but its id and data."""
-    return (note.title, note.body, bool(note.silent), bool(note.urgent), note.category, note.collapse_key)
-
-
-# placeholders: private-use characters (json.dumps writes them as \\ue00x) and a badge no phone shows
-_TOKEN, _ID, _DATA, _BADGE = "\ue000", "\ue001", "\ue002", 987654321
-_SLOTS = re.compile(r'(\\ue000|\\ue001|\{"\\ue002":"\\ue002"\}|987654321)')
-
-
-class _Shadow:
-    """A notification seen by ``build_message`` with a placeholder for its id."""
-
-    id = _ID
-
-    def __init__(self, note: Notification):
-        self._note = note
-
-    def __getattr__(self, name):
-        return getattr(self._note, name)
-
-
-class MessageBodies:
-    """Request bodies for many (notification, token, badge): firebase-admin's encoding done once
-    per distinct notification content (``_template_key``), then only the token, the badge, the
-    notification's id (in its default collapse key) and its data block are put in. The first body
-    of every template is checked against the full encoding; a template that does not reproduce it
-    (a text containing a placeholder) is not used: those messages are encoded in full."""
-
-    def __init__(self):
-        self._templates: dict[tuple, list | None] = {}
-        self.templates = self.full = 0
-
-    def body(self, note: Notification, token: str, badge: int) -> bytes:
-        data = push_data(note)
-        parts = None
-        if type(badge) is int:  # pylint: disable=unidiomatic-typecheck  # (not a bool: encoded true/false)
-            key = _template_key(note)
-            parts = self._templates.get(key, False)
-            if parts is False:
-                parts = self._templates[key] = self._make(note, token, badge, data)
-        if parts is None:
-            self.full += 1
-            return encode_body(build_message(note, token, badge, data))
-        return self._fill(parts, note, token, badge, data)
-
-    @staticmethod
-    def _fill(parts: list, note, token: str, badge: int, data: dict) -> bytes:
-        values = {_TOKEN: json.dumps(token)[1:-1], _ID: str(note.id), _DATA: json.dumps(data, separators=(",", ":")),
-                  _BADGE: str(badge)}
-        return "".join([values[p] if i % 2 else p for i, p in enumerate(parts)]).encode()
-
-    def _make(self, note, token, badge, data) -> list | None:
-        self.templates += 1
-        try:
-            text = encode_body(build_message(_Shadow(note), _TOKEN, _BADGE, {_DATA: _DATA})).decode()
-        except ValueError:
-            return None
-        split = _SLOTS.split(text)
-        parts = [split[i] if i % 2 == 0 else {'\\ue000': _TOKEN, '\\ue001': _ID, '987654321': _BADGE}.get(
-            split[i], _DATA) for i in range(len(split))]
-        made = self._fill(parts, note, token, badge, data)
-        if made != encode_body(build_message(note, token, badge, data)):
-            log.warning("push message template does not reproduce firebase-admin's encoding: encoding in full")
-            return None
-        return parts
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -389,16 +271,21 @@ def backoff(tries: int, retry_after: float | None = None, base: float = BACKOFF_
 
 
 # --- pushing notifications ---------------------------------------------------------------------
-def unread_counts(user_ids) -> dict[int, int]:
-    ids = list(user_ids)
-    out: dict[int, int] = {}
-    for start in range(0, len(ids), 1000):
-        query = (Notification.select(Notification.user, fn.COUNT(Notification.id).alias("n"))
-                 .where(Notification.user.in_(ids[start:start + 1000]) & Notification.in_inbox
-                        & Notification.read_at.is_null())
-                 .group_by(Notification.user))
-        out.update({row.user_id: row.n for row in query})
-    return out
+# What a push job reads, two statements whatever the job's size (a list is one parameter): the
+# notifications with their users' badges (the unread count, a subquery per row on the inbox index),
+# and the devices. PREPAREd once per connection (service.prepared), rows as the driver gives them.
+# (Peewee's IN lists of 1,000 cost two statements per kind and 1,000 users, built and planned each time.)
+_UNREAD = Notification.alias("unread")
+_NOTE_FIELDS = (Notification.id, Notification.user, Notification.announcement, Notification.push_status,
+                Notification.title, Notification.body, Notification.data, Notification.category,
+                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key,
+                _UNREAD.select(fn.COUNT(_UNREAD.id)).where((_UNREAD.user == Notification.user) & _UNREAD.in_inbox
+                                                          & _UNREAD.read_at.is_null()))
+_NOTES = Prepared("push_notes", lambda p: Notification.select(*_NOTE_FIELDS).where(
+    any_of(Notification.id, p.ids) & ((Notification.push_status == "pending")
+                                      | ((Notification.push_status == "held") & (Notification.push_after <= p.now)))))
+_DEVICES = Prepared("push_devices", lambda p: Device.select(Device.id, Device.user, Device.token)
+                    .where(any_of(Device.user, p.users)).order_by(Device.id))
 
 
 _COLUMNS = ["notification", "device_id", "announcement_id", "status", "claim", "tries", "claimed_at", "updated_at"]
@@ -410,35 +297,39 @@ def _claim(pairs: list[tuple[Notification, Device]], claim: str, now: dt.datetim
     are due, and ``sending`` rows whose claim is older than ``timeout`` seconds (a dead worker's).
 
     Returns {(notification_id, device_id): [attempt_id, tries]} of the rows this window now owns.
-    Committed before anything is sent.
+    Committed before anything is sent. PostgreSQL: the upsert's ``RETURNING`` names them (one
+    round trip); SQLite: read back by the claim token.
     """
     table = PushAttempt._meta.table_name
     mark = db.obj.param
     rows = [(n.id, d.id, n.announcement_id, "sending", claim, 1, now, now) for n, d in pairs]
     stale = now - dt.timedelta(seconds=timeout)
     with write_transaction():
-        upsert(PushAttempt, _COLUMNS, rows, key=["notification", "device_id"],
-               update={"status": 'EXCLUDED."status"', "claim": 'EXCLUDED."claim"',
-                       "claimed_at": 'EXCLUDED."claimed_at"', "updated_at": 'EXCLUDED."updated_at"',
-                       "tries": f'"{table}"."tries" + 1'},
-               where=(f'("{table}"."status" = \'retry\' AND "{table}"."next_at" <= EXCLUDED."claimed_at") OR '
-                      f'("{table}"."status" = \'sending\' AND COALESCE("{table}"."claimed_at", '
-                      f'"{table}"."updated_at") <= {mark})'),
-               params=(PushAttempt.claimed_at.db_value(stale),))
-    owned = {}
-    for row in (PushAttempt.select(PushAttempt.id, PushAttempt.notification, PushAttempt.device_id,
-                                   PushAttempt.tries)
-                .where(PushAttempt.claim == claim).namedtuples()):
-        owned[(row.notification, row.device_id)] = [row.id, row.tries]
-    return owned
+        taken = upsert(
+            PushAttempt, _COLUMNS, rows, key=["notification", "device_id"],
+            update={"status": 'EXCLUDED."status"', "claim": 'EXCLUDED."claim"', "claimed_at": 'EXCLUDED."claimed_at"',
+                    "updated_at": 'EXCLUDED."updated_at"', "tries": f'"{table}"."tries" + 1'},
+            where=(f'("{table}"."status" = \'retry\' AND "{table}"."next_at" <= EXCLUDED."claimed_at") OR '
+                   f'("{table}"."status" = \'sending\' AND COALESCE("{table}"."claimed_at", '
+                   f'"{table}"."updated_at") <= {mark})'),
+            params=(PushAttempt.claimed_at.db_value(stale),),
+            returning=", ".join(f'"{table}"."{c}"' for c in ("id", "notification_id", "device_id", "tries")))
+    if taken is None:
+        taken = (PushAttempt.select(PushAttempt.id, PushAttempt.notification, PushAttempt.device_id, PushAttempt.tries)
+                 .where(PushAttempt.claim == claim).tuples())
+    return {(note, device): [attempt, tries] for attempt, note, device, tries in taken}
 
 
-def _touch(owned: dict, keys, claim: str) -> None:
-    """Another round for these attempts: one more try, and the claim is fresh again."""
+def _touch(owned: dict, keys, claim: str, another_try: bool = True) -> None:
+    """Another round for these attempts: one more try (unless not ``another_try``: still waiting for
+    their answers), and the claim is fresh again."""
     ids = sorted(owned[k][0] for k in keys)
+    values = {"claimed_at": utcnow(), "updated_at": utcnow()}
+    if another_try:
+        values["tries"] = PushAttempt.tries + 1
     with write_transaction():
         for start in range(0, len(ids), 1000):
-            (PushAttempt.update(tries=PushAttempt.tries + 1, claimed_at=utcnow(), updated_at=utcnow())
+            (PushAttempt.update(**values)
              .where(PushAttempt.id.in_(ids[start:start + 1000]) & (PushAttempt.claim == claim)).execute())
 
 
@@ -473,80 +364,155 @@ def _forget_devices(device_ids: list[int]) -> None:
     log.info("deleted %d unregistered devices", len(ids))
 
 
-def _send_window(sender: Sender, window, badges, stats) -> tuple[list, dt.datetime | None]:
-    """Claim, send and record one window; returns (notification ids to retry later, when)."""
-    claim = uuid.uuid4().hex
-    t0 = time.monotonic()
-    owned = _claim(window, claim, utcnow(), sender.claim_timeout)
-    stats["db_ms"] += (time.monotonic() - t0) * 1000
-    todo = [(n, d) for n, d in window if (n.id, d.id) in owned]
-    stats["claimed"] += len(todo)
-    encoder = MessageBodies()
-    rounds = 0
-    while todo:
+class _Window:
+    """Up to ``WINDOW`` (notification, device) pairs: claimed, in flight, then recorded."""
+
+    def __init__(self, sender: Sender, pairs: list, badges: dict, encoder: "MessageBodies", stats: dict):
+        self.sender, self.badges, self.encoder, self.stats = sender, badges, encoder, stats
+        self.claim = uuid.uuid4().hex
+        t0 = time.monotonic()
+        self.owned = _claim(pairs, self.claim, utcnow(), sender.claim_timeout)
+        stats["db_ms"] += (time.monotonic() - t0) * 1000
+        self.todo = [(n, d) for n, d in pairs if (n.id, d.id) in self.owned]
+        self.others = sorted({n.id for n, d in pairs if (n.id, d.id) not in self.owned})  # another run's
+        stats["claimed"] += len(self.todo)
+        try:
+            self.bodies = self._bodies(self.todo)  # encoded while the window before is in flight
+        except BaseException:
+            self.release()
+            raise
+        self.flight: concurrent.futures.Future | None = None
+
+    def _bodies(self, todo) -> list[bytes]:
+        return [self.encoder.body(n, d.token, self.badges.get(n.user_id, 0)) for n, d in todo]
+
+    def release(self) -> None:
+        """Hand back the claims of requests that never reached FCM (the job's retry sends them)."""
+        _release(self.owned, [(n.id, d.id) for n, d in self.todo], self.claim)
+
+    def touch(self) -> None:
+        """Keep this window's claims fresh while its answers wait behind the window before it."""
+        if self.flight is not None:
+            _touch(self.owned, [(n.id, d.id) for n, d in self.todo], self.claim, another_try=False)
+
+    def start(self) -> None:
+        if self.todo:
+            try:
+                self.flight = self.sender.start(self.bodies)
+            except BaseException:  # e.g. the rate limiter's Redis is away: nothing was sent
+                self.release()
+                raise
+
+    def answers(self) -> list:
         t0 = time.monotonic()
         try:
-            bodies = [encoder.body(n, d.token, badges.get(n.user_id, 0)) for n, d in todo]
-            results = sender.send_bodies(bodies)
+            return self.sender.answers(self.flight) if self.todo else []
         except BaseException:
-            # nothing of this round reached FCM's answer: hand the claims back so the job's retry
-            # sends them (a SIGKILL cannot do this: those wait for the claim timeout)
-            _release(owned, [(n.id, d.id) for n, d in todo], claim)
+            self.release()  # no answer came back: hand the claims back (a SIGKILL leaves them to time out)
             raise
-        stats["send_ms"] += (time.monotonic() - t0) * 1000
-        outcomes, retry, gone_devices, waits = {}, [], [], []
-        for (n, d), exc in zip(todo, results):
-            key = (n.id, d.id)
-            if exc is None:
-                outcomes[key] = (ACCEPTED, None)
-                continue
-            kind, code, retry_after = classify(exc)
-            if kind == RETRY and owned[key][1] < MAX_TRIES:
-                retry.append((n, d))
-                waits.append(retry_after)
-                outcomes[key] = (RETRY, code)
-            else:
-                outcomes[key] = (FAILED if kind != GONE else GONE, code)
-                if kind == GONE:
-                    gone_devices.append(d.id)
-                elif kind == RETRY:
-                    log.warning("push gave up after %d tries: %s", owned[key][1], code)
-        stats["sent"] += sum(1 for s, _ in outcomes.values() if s == ACCEPTED)
-        stats["failed"] += sum(1 for s, _ in outcomes.values() if s == FAILED)
-        stats["gone"] += len(gone_devices)
-        t0 = time.monotonic()
-        _finish(owned, {k: v for k, v in outcomes.items() if v[0] != RETRY}, claim, utcnow())
-        if gone_devices:
-            _forget_devices(gone_devices)
-        stats["db_ms"] += (time.monotonic() - t0) * 1000
-        if not retry:
-            break
-        rounds += 1
-        tries = max(owned[(n.id, d.id)][1] for n, d in retry)
-        retry_after = max((w for w in waits if w is not None), default=None)
-        if retry_after:
-            sender.bucket.penalize(min(retry_after, 60.0))  # every worker sharing the bucket waits
-        delay = backoff(tries, retry_after, sender.backoff_base)
-        if rounds > INLINE_ROUNDS or delay > INLINE_MAX_DELAY:
-            at = utcnow() + dt.timedelta(seconds=delay)
-            _finish(owned, {(n.id, d.id): (RETRY, outcomes[(n.id, d.id)][1]) for n, d in retry}, claim, utcnow(), at)
-            stats["retry_later"] += len(retry)
-            return [n.id for n, _ in retry], at
-        time.sleep(delay)
-        for n, d in retry:
-            owned[(n.id, d.id)][1] += 1
-        _touch(owned, [(n.id, d.id) for n, d in retry], claim)
-        todo = retry
-    return [], None
+        finally:
+            self.stats["send_ms"] += (time.monotonic() - t0) * 1000
+
+    def record(self, results: list, behind: "_Window | None" = None) -> tuple[list, dt.datetime | None]:
+        """Record the answers; retry what may be retried (a few rounds here, then a scheduled job).
+        ``behind``: the window in flight meanwhile, whose answers wait for this one: each retry round
+        refreshes its claims too, as this window's own (else a few long rounds could age them past
+        the claim timeout and another run would send them again). Returns (notification ids to retry
+        later, when)."""
+        sender, owned, claim, stats, todo = self.sender, self.owned, self.claim, self.stats, self.todo
+        rounds = 0
+        while todo:
+            outcomes, retry, gone_devices, waits = {}, [], [], []
+            for (n, d), exc in zip(todo, results):
+                key = (n.id, d.id)
+                if exc is None:
+                    outcomes[key] = (ACCEPTED, None)
+                    continue
+                kind, code, retry_after = classify(exc)
+                if kind == RETRY and owned[key][1] < MAX_TRIES:
+                    retry.append((n, d))
+                    waits.append(retry_after)
+                    outcomes[key] = (RETRY, code)
+                else:
+                    outcomes[key] = (FAILED if kind != GONE else GONE, code)
+                    if kind == GONE:
+                        gone_devices.append(d.id)
+                    elif kind == RETRY:
+                        log.warning("push gave up after %d tries: %s", owned[key][1], code)
+            stats["sent"] += sum(1 for s, _ in outcomes.values() if s == ACCEPTED)
+            stats["failed"] += sum(1 for s, _ in outcomes.values() if s == FAILED)
+            stats["gone"] += len(gone_devices)
+            t0 = time.monotonic()
+            _finish(owned, {k: v for k, v in outcomes.items() if v[0] != RETRY}, claim, utcnow())
+            if gone_devices:
+                _forget_devices(gone_devices)
+            stats["db_ms"] += (time.monotonic() - t0) * 1000
+            if not retry:
+                break
+            rounds += 1
+            tries = max(owned[(n.id, d.id)][1] for n, d in retry)
+            retry_after = max((w for w in waits if w is not None), default=None)
+            if retry_after:
+                sender.bucket.penalize(min(retry_after, 60.0))  # every worker sharing the bucket waits
+            delay = backoff(tries, retry_after, sender.backoff_base)
+            if rounds > INLINE_ROUNDS or delay > INLINE_MAX_DELAY:
+                at = utcnow() + dt.timedelta(seconds=delay)
+                _finish(owned, {(n.id, d.id): (RETRY, outcomes[(n.id, d.id)][1]) for n, d in retry}, claim,
+                        utcnow(), at)
+                stats["retry_later"] += len(retry)
+                return [n.id for n, _ in retry], at
+            time.sleep(delay)
+            for n, d in retry:
+                owned[(n.id, d.id)][1] += 1
+            _touch(owned, [(n.id, d.id) for n, d in retry], claim)
+            if behind is not None:
+                behind.touch()
+            self.todo = todo = retry
+            try:
+                self.bodies = self._bodies(todo)
+            except BaseException:
+                self.release()
+                raise
+            self.start()
+            results = self.answers()
+        return [], None
+
+
+def _send_windows(sender: Sender, pairs: list, badges: dict, stats: dict) -> tuple[list, dt.datetime | None, list]:
+    """Claim, send and record ``pairs`` window by window, two at a time: while one window's
+    requests are in flight on the loop's thread, this thread records the window before it and
+    claims and encodes the window after it. Returns (notification ids to retry later, when, ids
+    with pairs another run holds)."""
+    encoder = MessageBodies()
+    later, later_at, others = [], None, []
+    flying = waiting = None  # a window in flight; one claimed, not started yet
+    try:
+        for start in range(0, len(pairs) + WINDOW, WINDOW):
+            if start < len(pairs):
+                waiting = _Window(sender, pairs[start:start + WINDOW], badges, encoder, stats)
+                others += waiting.others
+            results = flying.answers() if flying else None
+            done, flying, waiting = flying, waiting, None
+            try:
+                if flying:
+                    flying.start()
+            finally:  # answered: recorded even if the next window could not start
+                if done:
+                    retry_ids, at = done.record(results, behind=flying)
+                    if retry_ids:
+                        later += retry_ids
+                        later_at = max(later_at, at) if later_at else at
+    except BaseException:
+        if waiting:  # claimed, never sent (a window in flight is left to its claim timeout, as a killed worker's)
+            waiting.release()
+        raise
+    return later, later_at, others
 
 
 # What the push path reads of a notification and a device: plain tuples (building 500 peewee
 # models per job, and reading their fields through descriptors, showed in a worker's profile).
-_NOTE_FIELDS = (Notification.id, Notification.user, Notification.announcement, Notification.push_status,
-                Notification.title, Notification.body, Notification.data, Notification.category,
-                Notification.urgent, Notification.silent, Notification.in_inbox, Notification.collapse_key)
 _Note = namedtuple("_Note", "id user_id announcement_id push_status title body data category urgent silent "
-                            "in_inbox collapse_key")
+                            "in_inbox collapse_key unread")
 _Device = namedtuple("_Device", "id user_id token")
 
 
@@ -559,10 +525,7 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
         return stats
     now = now or utcnow()
     ids = sorted({int(i) for i in notification_ids})
-    notes = [_Note(*row) for row in Notification.select(*_NOTE_FIELDS).where(
-        Notification.id.in_(ids) & ((Notification.push_status == "pending")
-                                    | ((Notification.push_status == "held") & (Notification.push_after <= now)))
-    ).tuples()]
+    notes = [_Note(*row) for row in _NOTES.raw(ids=ids, now=now)]
     if not notes:
         return stats
     held = [n.id for n in notes if n.push_status == "held"]
@@ -571,45 +534,41 @@ def push_notifications(notification_ids, now: dt.datetime | None = None, sender:
             Notification.id.in_(held) & (Notification.push_status == "held")).execute()
     users = sorted({n.user_id for n in notes})
     devices: dict[int, list[_Device]] = defaultdict(list)
-    for start in range(0, len(users), 1000):
-        for device in (Device.select(Device.id, Device.user, Device.token)
-                       .where(Device.user.in_(users[start:start + 1000])).order_by(Device.id).tuples()):
-            devices[device[1]].append(_Device(*device))
+    for device in _DEVICES.raw(users=users):
+        devices[device[1]].append(_Device(*device))
     pairs = [(n, d) for n in notes for d in devices.get(n.user_id, [])]
     if not pairs:
         return stats
-    badges = unread_counts(users)
-    later: list[int] = []
-    later_at: dt.datetime | None = None
-    for start in range(0, len(pairs), WINDOW):
-        retry_ids, at = _send_window(sender, pairs[start:start + WINDOW], badges, stats)
-        if retry_ids:
-            later.extend(retry_ids)
-            later_at = max(later_at, at) if later_at else at
-    _follow_up(ids, later, later_at, sender.claim_timeout)
+    badges = {n.user_id: n.unread for n in notes}
+    later, later_at, others = _send_windows(sender, pairs, badges, stats)
+    _follow_up(others, later, later_at, sender.claim_timeout)
     maybe_sweep(sender.claim_timeout)
     stats["db_ms"], stats["send_ms"] = round(stats["db_ms"], 1), round(stats["send_ms"], 1)
     log.info("pushed %s", " ".join(f"{k}={v}" for k, v in stats.items()))
     return stats
 
 
-def _follow_up(ids: list[int], later: list[int], later_at: dt.datetime | None, timeout: float) -> None:
-    """Make sure a run comes for what is still open: retries this run scheduled, retries another
-    run scheduled that are not due yet (a scheduler may start a job a little early, or this run
-    raced it), and claims held by another run (if its worker died, they are stale at
-    ``claimed_at + timeout``)."""
+def _follow_up(others: list[int], later: list[int], later_at: dt.datetime | None, timeout: float) -> None:
+    """Make sure a run comes for what is still open: retries this run scheduled, and, of the
+    notifications with pairs this run could not claim (``others``), retries another run scheduled
+    that are not due yet (a scheduler may start a job a little early, or this run raced it) and
+    claims held by another run (if its worker died, they are stale at ``claimed_at + timeout``).
+    A job that claimed all its pairs (the usual case) reads nothing here: what it owns it has
+    finished or put in ``later``. (Until issue 14 this read every notification of the job, its
+    ``device_id IN (SELECT id FROM device)`` hashing the whole device table each time.)"""
     current = utcnow()
-    open_rows = (PushAttempt.select(PushAttempt.notification, PushAttempt.status, PushAttempt.next_at,
-                                    PushAttempt.claimed_at)
-                 .where(PushAttempt.notification.in_(ids)
-                        & (((PushAttempt.status == "retry") & (PushAttempt.next_at > current))
-                           | (PushAttempt.status == "sending"))).tuples())
-    live = Device.select(Device.id)
-    open_rows = open_rows.where(PushAttempt.device_id.in_(live))  # a deleted device's: the sweep ends them
-    for note_id, status, next_at, claimed_at in open_rows:
-        when = next_at if status == "retry" else (claimed_at or current) + dt.timedelta(seconds=timeout + 0.5)
-        later.append(note_id)
-        later_at = max(later_at, when) if later_at else when
+    for start in range(0, len(others), 1000):
+        live = Device.select(Device.id).where(Device.id == PushAttempt.device_id)
+        open_rows = (PushAttempt.select(PushAttempt.notification, PushAttempt.status, PushAttempt.next_at,
+                                        PushAttempt.claimed_at)
+                     .where(PushAttempt.notification.in_(others[start:start + 1000])
+                            & (((PushAttempt.status == "retry") & (PushAttempt.next_at > current))
+                               | (PushAttempt.status == "sending"))
+                            & fn.EXISTS(live)).tuples())  # a deleted device's: the sweep ends them
+        for note_id, status, next_at, claimed_at in open_rows:
+            when = next_at if status == "retry" else (claimed_at or current) + dt.timedelta(seconds=timeout + 0.5)
+            later.append(note_id)
+            later_at = max(later_at, when) if later_at else when
     if later:
         later = sorted(set(later))
         queues.enqueue("push", later, queue="push", at=later_at,

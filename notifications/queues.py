@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from service import jobs as jobsmod
 
-#: push jobs' own queue, served by every worker right after ``high`` (service.jobs.QUEUES)
+#: push jobs' own queue, served after ``high``, in turn with the others (service.worker._PushBeside)
 PUSH_QUEUE = "push"
 #: retries of a notifications job (count, seconds between tries); every job is idempotent
 JOB_RETRY = (6, [1, 5, 30, 120, 600, 1800])  # a job that raised, or whose worker died: soon, then later

@@ -31,9 +31,10 @@ def _pg_type(field: pw.Field) -> str:
 
 
 def _write(model, columns: list[str], rows: list[tuple], conflict: str, batch: int = 1000,
-           params: tuple = ()) -> None:
+           params: tuple = (), returning: str | None = None) -> list[tuple] | None:
     if not rows:
-        return
+        return [] if returning and is_postgres() else None
+    out: list[tuple] = []
     fields = [model._meta.fields[name] for name in columns]
     names = ", ".join(f'"{f.column_name}"' for f in fields)
     table = model._meta.table_name
@@ -42,12 +43,15 @@ def _write(model, columns: list[str], rows: list[tuple], conflict: str, batch: i
         if is_postgres():
             arrays = [[field.db_value(row[i]) for row in part] for i, field in enumerate(fields)]
             marks = ", ".join(f"%s::{_pg_type(f)}[]" for f in fields)
-            db.execute_sql(f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({marks}) {conflict}',
-                           arrays + list(params))
+            cursor = db.execute_sql(f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({marks}) {conflict}'
+                                    + (f" RETURNING {returning}" if returning else ""), arrays + list(params))
+            if returning:
+                out.extend(cursor.fetchall())
         else:
             marks = ", ".join("?" for _ in fields)
             values = [tuple(field.db_value(row[i]) for i, field in enumerate(fields)) + tuple(params) for row in part]
             db.cursor().executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks}) {conflict}', values)
+    return out if returning and is_postgres() else None
 
 
 def insert_ignore(model, columns: list[str], rows: list[tuple]) -> None:
@@ -56,12 +60,14 @@ def insert_ignore(model, columns: list[str], rows: list[tuple]) -> None:
 
 
 def upsert(model, columns: list[str], rows: list[tuple], key: list[str], update: list[str] | dict[str, str],
-           where: str | None = None, params: tuple = ()) -> None:
+           where: str | None = None, params: tuple = (), returning: str | None = None) -> list[tuple] | None:
     """Insert ``rows``; a row whose ``key`` exists updates the ``update`` columns instead.
 
     ``update`` as a dict maps columns to SQL expressions (``EXCLUDED."col"`` is the new row,
     ``"table"."col"`` the stored one); ``where`` (SQL, with ``db.param`` placeholders for
     ``params``) limits the update to the stored rows it matches: the others stay as they are.
+    ``returning`` (SQL columns): on PostgreSQL, the rows inserted or updated, as tuples (the rows
+    ``where`` left alone are not among them); None on SQLite (``executemany`` returns no rows).
     """
     fields = model._meta.fields
     target = ", ".join(f'"{fields[k].column_name}"' for k in key)
@@ -69,7 +75,8 @@ def upsert(model, columns: list[str], rows: list[tuple], key: list[str], update:
         update = {c: f'EXCLUDED."{fields[c].column_name}"' for c in update}
     sets = ", ".join(f'"{fields[c].column_name}" = {expr}' for c, expr in update.items())
     condition = f" WHERE {where}" if where else ""
-    _write(model, columns, rows, f"ON CONFLICT ({target}) DO UPDATE SET {sets}{condition}", params=params)
+    return _write(model, columns, rows, f"ON CONFLICT ({target}) DO UPDATE SET {sets}{condition}", params=params,
+                  returning=returning)
 
 
 def update_many(model, key: list[str], columns: list[str], rows: list[tuple], batch: int = 1000) -> None:

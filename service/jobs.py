@@ -38,8 +38,9 @@ from .db import connection, on_commit
 
 log = logging.getLogger("lienlac.jobs")
 
-#: in the order every worker serves them: ``push`` (FCM sends, short jobs) right after ``high``, so
-#: pushes never wait behind a long queue of ``low`` fan-out chunks
+#: ``high`` first; ``push`` (FCM sends) gets a worker's turn after at most a few jobs of ``default``
+#: and ``low`` in a row (``service.worker._PushBeside``): pushes never wait behind a long queue of
+#: ``low`` fan-out chunks, and those chunks run one after another
 QUEUES = ("high", "push", "default", "low")
 DEFAULT_RETRY = (5, [2, 10, 30, 120, 600])
 #: an RQ job with one of these statuses is still to run: enqueueing its id again does nothing

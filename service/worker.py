@@ -30,21 +30,28 @@ from rq.worker.base import BaseWorker, WorkerStatus
 
 
 class _PushBeside:
-    """Queue order per job: ``high`` (chat pushes, sign-in codes) always first; after a job from
-    ``push`` the other queues come before ``push``, after one of theirs ``push`` comes first again.
-    So while an announcement fans out, each worker alternates its inbox chunk jobs (``low``) with
-    the push jobs they make, instead of draining the push queue before the next inbox chunk: the
-    inboxes fill while the pushes go out (issue 14), and neither waits for the other."""
+    """Queue order per job: ``high`` (chat pushes, sign-in codes) always first; then the other
+    queues (``default``, ``low``: an announcement's planner and inbox chunks) before ``push``, but
+    ``push`` gets its turn after ``OTHERS_PER_PUSH`` of their jobs in a row; after a job from
+    ``push`` the others come first again. So an announcement's inbox chunks run one after another
+    (the inbox is the truth, the push only its signal; issue 14: with a push job between every two
+    chunks the inbox of 100,000 guardians took 6.3 s, a chunk 0.6 s), and the pushes still go out
+    beside a long run of other jobs instead of waiting behind all of them."""
+
+    OTHERS_PER_PUSH = 4
+    _others_in_a_row = 0
 
     def reorder_queues(self, reference_queue):
         name = getattr(reference_queue, "name", reference_queue)
         if name == "high":
             return
+        self._others_in_a_row = 0 if name == "push" else self._others_in_a_row + 1
         ordered = self._ordered_queues
         push = [q for q in ordered if q.name == "push"]
         first = [q for q in ordered if q.name == "high"]
         rest = [q for q in self.queues if q.name not in ("high", "push")]  # in the worker's own order
-        self._ordered_queues = first + (rest + push if name == "push" else push + rest)
+        push_now = self._others_in_a_row >= self.OTHERS_PER_PUSH
+        self._ordered_queues = first + (push + rest if push_now else rest + push)
 
 
 class Worker(_PushBeside, SimpleWorker):

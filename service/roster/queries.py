@@ -12,6 +12,7 @@ from typing import Iterable
 import peewee as pw
 
 from ..accounts.models import User
+from ..db import db
 from ..prepared import Prepared, any_of
 from .models import (STAFF_ROLES, ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
                      Term)
@@ -56,7 +57,8 @@ def audience_guardian_ids(school_id: int, grades: Iterable[int] | None = None,
         q = query.distinct().order_by(StudentGuardian.guardian)
         if limit is not None:
             q = q.limit(limit)
-        ids.update(row[0] for row in q.tuples())
+        sql, params = q.sql()  # plain rows: peewee's conversion of 100,000 ids took 0.4 s of a planner's 0.5 s
+        ids.update(row[0] for row in db.execute_sql(sql, params))
     out = sorted(ids)
     return out[:limit] if limit is not None else out
 

@@ -202,3 +202,29 @@ def test_chunk_job_run_twice_gives_the_same_rows(pmake, push_app, fcm, monkeypat
         announcements.run_chunk(ann.id, seq)  # a retried job
     announcements.plan(ann.id)  # and a retried planner
     assert sorted((n.id, n.user_id) for n in Notification.select()) == before and len(before) == 4
+
+
+def test_a_named_guardian_outside_the_grades_gets_all_their_children_named(pclient, pmake, fcm):
+    """Grades narrow the children named; a guardian named explicitly whose children are outside those
+    grades gets all of them (the audience's second list of children, built only when guardians are
+    named); the same announcement without named guardians names only the grades' children."""
+    school = pmake.school()
+    admin = pmake.admin(school)
+    k1, k3 = pmake.klass(school, grade=1), pmake.klass(school, grade=3)
+    an, chi, dung = pmake.student(k1, "An"), pmake.student(k3, "Chi"), pmake.student(k3, "Dũng")
+    parent = pmake.guardian(an, chi)  # one child in grade 1
+    named = pmake.guardian(chi, dung)  # none in grade 1, named explicitly
+
+    def students(ann_id, user):
+        note = Notification.get((Notification.announcement == int(ann_id)) & (Notification.user == user.id))
+        return [s["name"] for s in announcements.logic.json.loads(note.data)["students"]]
+
+    r = _post(pclient, pmake.headers(admin), audience={"school_id": str(school.id), "grades": [1],
+                                                       "guardian_ids": [str(named.id)]})
+    assert r.status_code == 202, r.get_json()
+    assert students(r.get_json()["id"], parent) == ["An"]
+    assert students(r.get_json()["id"], named) == ["Chi", "Dũng"]
+    r = _post(pclient, pmake.headers(admin), audience={"school_id": str(school.id), "grades": [1]})
+    assert students(r.get_json()["id"], parent) == ["An"]
+    assert not Notification.select().where((Notification.announcement == int(r.get_json()["id"]))
+                                           & (Notification.user == named.id)).exists()

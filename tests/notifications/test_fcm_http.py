@@ -1,4 +1,4 @@
-"""The lean FCM client (notifications/fcm_http.py) and the message templates (push.MessageBodies):
+"""The lean FCM client (notifications/fcm_http.py) and the message templates (messages.MessageBodies):
 real sockets (a scripted asyncio server here, the local FCM server in its own process), no mocks."""
 from __future__ import annotations
 

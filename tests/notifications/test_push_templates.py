@@ -1,4 +1,4 @@
-"""push.MessageBodies: a notification's message encoded once, then only the token, badge, id and
+"""messages.MessageBodies: a notification's message encoded once, then only the token, badge, id and
 data block put in: the same JSON as firebase-admin's own encoding of every message."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 from firebase_admin import messaging
 
-from notifications import push
+from notifications import messages
 from notifications.models import Notification
 
 
@@ -30,11 +30,11 @@ def _notes():
 @pytest.mark.parametrize("badge", [0, 1, 42])
 def test_template_bodies_are_firebase_admin_encoding(badge):
     encode = messaging._MessagingService.encode_message  # pylint: disable=protected-access
-    bodies = push.MessageBodies()
+    bodies = messages.MessageBodies()
     for note in _notes():
         token = f"tok:{note.id}-\"x\""
         ours = json.loads(bodies.body(note, token, badge))
-        theirs = json.loads(json.dumps({"message": encode(push.build_message(note, token, badge))}))
+        theirs = json.loads(json.dumps({"message": encode(messages.build_message(note, token, badge))}))
         assert ours == theirs
         key = note.collapse_key or f"n{note.id}"
         assert ours["message"]["android"]["collapse_key"] == key

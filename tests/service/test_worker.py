@@ -91,17 +91,22 @@ def test_timeouts_heartbeats_and_a_warm_shutdown_without_fork(rq, procs):
     assert Job.fetch(job_id, connection=redis).get_status() == JobStatus.FINISHED
 
 
-def test_push_jobs_run_beside_the_inbox_jobs_and_high_always_first(rq, procs):
-    """A worker alternates the push queue with the others (an announcement's inbox chunks on
-    ``low`` no longer wait for every push job to be sent), and takes ``high`` before both."""
+def test_inbox_jobs_run_in_a_row_push_jobs_beside_them_and_high_always_first(rq, procs):
+    """After a push job a worker takes the other queues first (an announcement's inbox chunks on
+    ``low`` do not wait for every push job), up to ``OTHERS_PER_PUSH`` of their jobs in a row (issue
+    14: not one push job between every two chunks), then ``push`` has its turn; ``high`` before all."""
+    from service.worker import Worker
+
     _app, env = rq
     redis = jobs.redis_connection()
     order = f"order:{uuid.uuid4().hex}"
-    for i in range(4):
+    for i in range(6):
         jobs.enqueue(sample_jobs.append, order, f"push{i}", queue="push")
         jobs.enqueue(sample_jobs.append, order, f"low{i}", queue="low")
     jobs.enqueue(sample_jobs.append, order, "high", queue="high")
     worker = procs.worker(env, "--burst")
     assert worker.wait(60) == 0, worker.output()
     ran = [t.decode() for t in redis.lrange(order, 0, -1)]
-    assert ran == ["high", "push0", "low0", "push1", "low1", "push2", "low2", "push3", "low3"], ran
+    assert Worker.OTHERS_PER_PUSH == 4
+    assert ran == ["high", "push0", "low0", "low1", "low2", "low3", "push1", "low4", "low5",
+                   "push2", "push3", "push4", "push5"], ran

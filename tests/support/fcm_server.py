@@ -581,7 +581,7 @@ class FcmServerProcess:
 
 
 # ---- the server's own ceiling ------------------------------------------------------------------
-SAMPLE_MESSAGE = {  # the shape notifications.push.build_message sends (an announcement), ~1 KB
+SAMPLE_MESSAGE = {  # the shape notifications.messages.build_message sends (an announcement), ~1 KB
     "notification": {"title": "Thông báo nghỉ học", "body": "Trường nghỉ học ngày mai do bão."},
     "data": {"type": "announcement", "id": "1", "students": '[{"id":"1","name":"Học sinh 1"}]',
              "notification_id": "1", "category": "announcement"},
