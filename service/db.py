@@ -218,6 +218,16 @@ def write_transaction():
     return db.atomic()
 
 
+@contextlib.contextmanager
+def one_snapshot():
+    """Several reads that see the same data, whatever commits meanwhile: a REPEATABLE READ
+    transaction on PostgreSQL (a SQLite transaction is one snapshot already)."""
+    with db.atomic():
+        if is_postgres():
+            db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def migration_runners():
     for package in MIGRATION_PACKAGES:
         try:
