@@ -10,7 +10,8 @@ SDK sends to it):
   1. a fresh database, migrated, seeded in bulk: one school, N guardians (30 % with two devices),
      then ANALYZEd (a deployment's autovacuum keeps statistics; this machine's PostgreSQL runs
      without it, and a planner without statistics scans whole tables in every push job);
-  2. baselines: COPY of N inbox rows into the notification table itself, rolled back (its indexes and keys),
+  2. baselines: COPY of N inbox rows into the notification table itself, rolled back (its indexes and keys;
+     the median of three),
      and the FCM server's own ceiling: the same FCM message sent to it by a minimal keep-alive
      HTTP/1.1 client in a process of its own (``tests.support.fcm_server.measure_ceiling``); the
      FCM server runs in a process of its own too (``FcmServerProcess``, counts per token only);
@@ -34,6 +35,7 @@ import argparse
 import io
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -60,10 +62,15 @@ def sample_message() -> dict:
     return message
 
 
-def copy_rate(n: int, guardian_ids: list[int], school_id: int) -> float:
+def copy_rate(n: int, guardian_ids: list[int], school_id: int, rounds: int = 3) -> float:
     """COPY ``n`` inbox rows, as the fan-out writes them for an announcement, into the notification
     table itself (its indexes, its partial unique key, its foreign keys), then roll back: the fastest
-    the database takes those rows, the baseline of "inbox rows/s"."""
+    the database takes those rows, the baseline of "inbox rows/s". The median of ``rounds`` runs: one
+    run alone swung between 48,000 and 99,000 rows/s from one invocation to the next on a shared machine."""
+    return statistics.median(_copy_once(n, guardian_ids, school_id) for _ in range(rounds))
+
+
+def _copy_once(n: int, guardian_ids: list[int], school_id: int) -> float:
     from notifications.models import Announcement
     from service.db import db, utcnow
 
