@@ -139,18 +139,6 @@ def release() -> None:
         db.close()
 
 
-def lend_back() -> None:
-    """Between two database steps of a request, around a wait on something else (Redis): the
-    pooled PostgreSQL connection back to the pool when nothing ties the request to it (no
-    transaction, no session lock), so a burst of requests needs fewer connections at once. The
-    next statement takes one again (peewee connects on use; no ping for a connection back less
-    than ``PING_IDLE_SECONDS`` ago) and the request's end releases it. SQLite: nothing (one
-    connection per thread, set up with pragmas: kept)."""
-    if not isinstance(db.obj, PooledPostgres) or db.is_closed() or db.in_transaction() or db.obj._pinned():
-        return
-    release()
-
-
 def make_database(url: str, pool_size: int = 32) -> peewee.Database:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]

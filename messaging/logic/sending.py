@@ -72,7 +72,7 @@ from flask import current_app
 
 import notifications
 from service import jobs, presence, ratelimit
-from service.db import db, is_postgres, lend_back, write_transaction
+from service.db import db, is_postgres, write_transaction
 from service.errors import Conflict, NotFound, ValidationError
 from service.prepared import Prepared, PreparedStatement
 from service.roster import logic as roster
@@ -300,7 +300,6 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
         raise ValidationError("Too many attachments.", fields={"attachments": [f"At most {MAX_ATTACHMENTS}."]})
     body = check_body(body, bool(attachment_ids))
     policy.require_may_post(user_id, conv)
-    lend_back()  # the connection is not needed again before the insert: not held over the rate limit
     ratelimit.hit("message-send", f"user:{user_id}", current_app.config["LIENLAC"].message_rate_limit)
     ts = when or now()
     members, teachers = audience if audience is not None else audience_of(conv)
@@ -315,7 +314,6 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
             raise Conflict("This client_id was already used for another conversation.",
                            fields={"client_id": ["Already used in another conversation."]})
         return message_view(existing), False
-    lend_back()  # the statements left after the release, if any (office hours), take one again
     view["notice"] = _after_send(conv, msg, user_id, ts, members, teachers, online, keeping_hours)
     return view, True
 

@@ -220,31 +220,6 @@ def test_presence_asked_again_when_it_could_not_ride_on_the_publish(setup, redis
     assert [m["data"][0]["message"]["id"] for m in published] == [first["id"], second["id"]]  # once each
 
 
-def test_no_pooled_connection_is_held_over_the_rate_limit(setup, monkeypatch):
-    """PostgreSQL: the send gives its connection back to the pool between the membership read and
-    the insert (``service.db.lend_back``), so a burst waiting on Redis does not hold connections."""
-    from service import db as dbmod
-    from service.db import db
-
-    if not isinstance(db.obj, dbmod.PooledPostgres):
-        pytest.skip("PostgreSQL's pool only")
-    s, w = setup, setup.world
-    conv = s.http.post(f"{API}/conversations", headers=s.h(w.g1),
-                       json={"kind": "direct", "student_id": str(w.s1.id), "participant_ids": [str(w.teacher.id)]}).json["id"]
-    guardian = s.connect(w.g1)
-    in_use = []
-    real_hit = sending.ratelimit.hit
-
-    def hit(*args):
-        in_use.append(db.is_closed())  # (this thread's connection: the socket handler's)
-        return real_hit(*args)
-
-    monkeypatch.setattr(sending.ratelimit, "hit", hit)
-    ack = guardian.sio.call("message:send", {"conversation_id": conv, "client_id": cid(), "body": "Cô ơi"}, timeout=10)
-    assert ack["message"]["seq"] == 1, ack
-    assert in_use == [True], in_use
-
-
 class ChannelTap:
     """A plain Redis subscriber on the Socket.IO channel: every PUBLISH to it,
     decoded as python-socketio's pub/sub manager wrote it."""

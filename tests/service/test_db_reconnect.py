@@ -131,22 +131,3 @@ def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(pg_app, pg_url
     _terminate(pg_url, first)
     db.connect()  # the ping finds it dead: a new connection
     assert _pid() != first
-
-
-def test_lend_back_returns_the_connection_only_when_nothing_ties_the_request_to_it(pg_app):
-    """``lend_back`` (between a request's database steps) keeps a connection that holds a
-    transaction or a session advisory lock; otherwise it goes back to the pool and the next
-    statement takes one again."""
-    db.connect(reuse_if_open=True)
-    with db.atomic():
-        db.execute_sql("SELECT 1")
-        dbmod.lend_back()
-        assert not db.is_closed() and db.in_transaction()
-    db.execute_sql("SELECT pg_advisory_lock(1, 3)")
-    dbmod.lend_back()
-    assert not db.is_closed()  # the lock's holder stays on its connection
-    db.execute_sql("SELECT pg_advisory_unlock(1, 3)")
-    dbmod.lend_back()
-    assert db.is_closed() and not db.obj._in_use  # pylint: disable=protected-access
-    assert db.execute_sql("SELECT 4").fetchone()[0] == 4  # taken again on use
-    dbmod.release()
