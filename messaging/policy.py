@@ -30,7 +30,7 @@ from service.errors import Forbidden, NotFound
 from service.prepared import Prepared, any_of
 
 from .limits import EDIT_WINDOW
-from .models import Attachment, Conversation, Message, Participant
+from .models import Attachment, Conversation, Message, OfficeHour, Participant
 
 _MAX_ID = 2**63
 
@@ -109,7 +109,9 @@ def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tupl
 
 def _conversation_with_direct_members(p):
     guardian, teacher = _relations()
-    return (Conversation.select(Conversation, Participant.user.alias("member_id"), teacher.alias("member_is_teacher"))
+    keeps_hours = peewee.fn.EXISTS(OfficeHour.select(OfficeHour.id).where(OfficeHour.teacher == Participant.user))
+    return (Conversation.select(Conversation, Participant.user.alias("member_id"), teacher.alias("member_is_teacher"),
+                                keeps_hours.alias("member_keeps_hours"))
             .join(Participant, peewee.JOIN.LEFT_OUTER,
                   on=((Participant.conversation == Conversation.id) & (Conversation.kind == "direct")
                       & (guardian | teacher)))
@@ -119,17 +121,19 @@ def _conversation_with_direct_members(p):
 _CONVERSATION_WITH_DIRECT_MEMBERS = Prepared("conversation_with_direct_members", _conversation_with_direct_members)
 
 
-def conversation_with_direct_members(conversation_id) -> tuple[Conversation | None, list[tuple[int, str]]]:
+def conversation_with_direct_members(conversation_id) -> tuple[Conversation | None, list[tuple[int, str]], set[int]]:
     """A conversation named by a client and, for a direct one, its current members as
-    ``direct_members`` gives them (none for a class channel): one query, prepared (the send path
-    asks it for every message)."""
+    ``direct_members`` gives them (none for a class channel), and which of its teachers keep
+    office hours (the others are never outside them): one query, prepared (the send path asks it
+    for every message)."""
     if not valid_id(conversation_id):
-        return None, []
+        return None, [], set()
     rows = _CONVERSATION_WITH_DIRECT_MEMBERS.run(id=int(conversation_id))
     if not rows:
-        return None, []
+        return None, [], set()
     members = [(r.member_id, "teacher" if r.member_is_teacher else "guardian") for r in rows if r.member_id is not None]
-    return rows[0], members
+    keeping = {r.member_id for r in rows if r.member_id is not None and r.member_is_teacher and r.member_keeps_hours}
+    return rows[0], members, keeping
 
 
 def is_direct_member(conversation_id: int, user_id: int) -> bool:

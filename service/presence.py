@@ -10,6 +10,7 @@ Without Redis (one process): this process's own table of sockets, kept here by t
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -108,6 +109,27 @@ end
 return out
 """
 _online_script: dict = {}
+#: the script's SHA1, as Redis names it (EVALSHA inside another round trip: ``online_users_in``)
+_ONLINE_SHA = hashlib.sha1(_ONLINE_LUA.encode()).hexdigest()
+
+
+def online_users_in(pipe, user_ids):
+    """Queue ``online_users``' question on a Redis pipeline (another command's round trip) and return
+    ``read(reply) -> set[int] | None``: the answer from the script's reply, or None when it could not
+    be given that way (no reply, an error such as the script not loaded yet): then ask ``online_users``.
+    At most 1,000 users (one EVALSHA); more, or no Redis: None at once, nothing queued."""
+    ids = [int(u) for u in user_ids]
+    if not ids or len(ids) > 1000 or jobs.redis_connection() is None:
+        return None
+    cutoff = repr(time.time() - stale_seconds())
+    pipe.evalsha(_ONLINE_SHA, len(ids), *[_key(u) for u in ids], cutoff)
+
+    def read(reply) -> set[int] | None:
+        if not isinstance(reply, list) or len(reply) != len(ids):
+            return None
+        return {u for u, flag in zip(ids, reply) if int(flag)}
+
+    return read
 
 
 def online_users(user_ids) -> set[int]:

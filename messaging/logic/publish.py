@@ -18,6 +18,7 @@ rooms against its own sockets.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Iterable
 
@@ -27,6 +28,8 @@ from flask import current_app, has_app_context
 from service import realtime
 
 from ..schemas import MessageOut
+
+log = logging.getLogger("lienlac.messaging")
 
 
 #: one instance for every message: building a schema costs ~10 times its dump (~0.33 ms against
@@ -44,44 +47,97 @@ def _rooms(user_ids: Iterable[int]) -> list[str]:
     return [realtime.user_room(u) for u in dict.fromkeys(int(u) for u in user_ids)]
 
 
-def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, skip_sid: str | None = None) -> None:
+def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, skip_sid: str | None = None,
+            rider=None):
     """Send ``event`` to every socket of these users (their ``user:<id>`` rooms).
 
     ``ordered``: through the write-only publisher (``emit_in_order``), for events that must keep
-    the conversation's seq order across processes. Nobody to tell: nothing is sent (an empty room
-    list would mean "everyone" to python-socketio).
+    the conversation's seq order across processes; ``rider``: as ``emit_in_order``'s, whose answer
+    is returned (None otherwise). Nobody to tell: nothing is sent (an empty room list would mean
+    "everyone" to python-socketio).
     """
     rooms = _rooms(user_ids)
     if not rooms:
-        return
+        return None
     if ordered:
-        emit_in_order(rooms, event, data)
+        return emit_in_order(rooms, event, data, rider=rider)
     elif skip_sid is not None and realtime.socketio.server is not None:
         realtime.socketio.emit(event, data, to=rooms, skip_sid=skip_sid)
     else:
         realtime.emit_to(rooms, event, data)
 
 
-def emit_in_order(rooms: str | list[str], event: str, data) -> None:
+def emit_in_order(rooms: str | list[str], event: str, data, rider=None):
     """Emit so that every web process delivers in one global order (the Redis channel's).
 
-    Without Redis (one process) this is the plain emit: ordered by the caller's lock.
+    ``rider(pipe) -> read(reply) | None``: more Redis commands sent in the PUBLISH's round trip
+    (queued on ``pipe`` after the PUBLISH, so Redis runs them after it); returns ``read`` of their
+    reply (the send path asks presence this way), or None when they did not ride (no Redis, an
+    error: the caller asks on its own). Without Redis (one process) this is the plain emit: ordered
+    by the caller's lock.
     """
     config = current_app.config["LIENLAC"] if has_app_context() else None
     if config is None or not config.redis_url:
         realtime.emit_to(rooms, event, data)
-        return
+        return None
     key = (config.redis_url, config.socketio_channel)
     publisher = _publishers.get(key)
     if publisher is None:
         with _publishers_guard:
             publisher = _publishers.get(key)
             if publisher is None:
-                publisher = socketio_lib.RedisManager(config.redis_url, channel=config.socketio_channel,
-                                                      write_only=True)
+                publisher = _Publisher(config.redis_url, channel=config.socketio_channel, write_only=True)
                 _publishers[key] = publisher
-    publisher.emit(event, data, namespace="/", room=rooms)
+    if rider is None:
+        publisher.emit(event, data, namespace="/", room=rooms)
+        return None
+    return publisher.emit_with(event, data, rooms, rider)
 
 
-_publishers: dict[tuple, "socketio_lib.RedisManager"] = {}
+class _Publisher(socketio_lib.RedisManager):
+    """The write-only publisher, whose PUBLISH can carry more commands in its round trip (``emit_with``).
+
+    python-socketio builds the channel's message in ``emit`` and hands it to ``_publish``, which
+    picks up the current greenlet's (thread's) rider there. If the pipeline fails, the message goes
+    out as the library sends it (``RedisManager._publish``: reconnect, retry) and the answer is None."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._riding = threading.local()
+
+    def emit_with(self, event, data, rooms, rider):
+        self._riding.rider, self._riding.answer = rider, None
+        try:
+            self.emit(event, data, namespace="/", room=rooms)
+            return self._riding.answer
+        finally:
+            self._riding.rider = self._riding.answer = None
+
+    def _publish(self, data):
+        rider = getattr(self._riding, "rider", None)
+        if rider is None:
+            return super()._publish(data)
+        self._riding.rider = None
+        try:
+            if not self.connected:
+                self._redis_connect()
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.publish(self.channel, self.json.dumps(data))
+            read = rider(pipe)
+            replies = pipe.execute(raise_on_error=False)
+        except Exception:  # noqa: BLE001 - the library's own publish (reconnect, retry) sends it
+            log.warning("publishing with a rider failed; publishing alone", exc_info=True)
+            self.connected = False
+            return super()._publish(data)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        if read is not None and len(replies) > 1 and not isinstance(replies[1], Exception):
+            try:
+                self._riding.answer = read(replies[1])
+            except Exception:  # noqa: BLE001 - published already: the caller asks again on its own
+                log.warning("reading a rider's reply failed", exc_info=True)
+        return replies[0]
+
+
+_publishers: dict[tuple, _Publisher] = {}
 _publishers_guard = threading.Lock()

@@ -3,14 +3,19 @@
 The send path (``send``: HTTP and sockets)
 -------------------------------------------
 Outside any lock, in this order: the conversation and its members now (one query for a direct
-conversation, ``policy.conversation_with_direct_members``; two for a class channel, the second
-``_class_audience``; every read of the path is prepared); the caller must be among them, else 404:
-the same roster relations as ``policy.is_member``, so authorization and delivery cannot
-disagree), the posting rule, the rate-limit hit (one Redis round trip). Then the critical section
-(below), then outside it again: the sender's read mark (on PostgreSQL it rides on the statement
-that releases the lock), office hours (the sender's note), and presence: who of the recipients
-has a socket open now (``service.presence.online_users``: one Redis script call; this process's
-table without Redis). Nobody offline: no job at all. Someone offline: one job
+conversation, ``policy.conversation_with_direct_members``, which also says which of its teachers
+keep office hours; two for a class channel, the second ``_class_audience``; every read of the path
+is prepared); the caller must be among them, else 404: the same roster relations as
+``policy.is_member``, so authorization and delivery cannot disagree), the posting rule, the
+rate-limit hit (one Redis round trip). Then the critical section (below), whose PUBLISH carries
+presence in its round trip: who of the recipients has a socket open now
+(``service.presence.online_users_in``: one script call queued after the PUBLISH, which Redis runs
+right after it; if it cannot ride, e.g. the script is not loaded, ``online_users`` asks on its own
+after the lock; this process's table without Redis). Then outside the lock again: the sender's read
+mark (on PostgreSQL it rides on the statement that releases the lock), office hours (the sender's
+note: read only when a teacher of the conversation keeps some; a direct conversation's membership
+read said whether). So a direct message costs three statements (membership, insert, release) and
+two Redis round trips (rate limit, PUBLISH with presence). Nobody offline: no job at all. Someone offline: one job
 (``messaging.jobs.push_new_message``, job id per message) for them only, which checks again
 when it runs (the members now and who is connected now) so someone removed from the roster
 meanwhile gets nothing, and asks ``notifications`` for the push (FCM is never waited for here).
@@ -26,7 +31,9 @@ idempotent: the same ``client_id`` again returns the stored message.
 Redis manager sends one message naming every room, each web process resolves them locally)
 after the commit but while a per-conversation lock is still held, through
 ``publish.emit_in_order``: senders publish in seq order, Redis keeps that order, every web
-process delivers the conversation's messages in seq order. Nothing else is inside the lock.
+process delivers the conversation's messages in seq order. Nothing else is inside the lock but
+the presence script riding in the PUBLISH's round trip (no round trip of its own: tens of
+microseconds of Redis time, for one round trip less per message).
 
 PostgreSQL: a session-level advisory lock per conversation, taken by the insert statement itself
 and released by the next statement (two round trips for lock, seq, insert, unlock and the read
@@ -261,26 +268,29 @@ def send(user_id: int, conversation_id, client_id, body, attachment_ids: Iterabl
     Membership is read with the audience: for a direct conversation one query for the
     conversation and its members, for a class channel one more for its audience (the same roster
     relations as ``conversations.conversation_for``)."""
-    conv, people = policy.conversation_with_direct_members(conversation_id)
+    conv, people, keeping_hours = policy.conversation_with_direct_members(conversation_id)
     if conv is None:
-        audience = ([], set())
+        audience, keeping_hours = ([], set()), None
     elif conv.kind == "class":
-        audience = _class_audience(conv.school_class_id)
+        audience, keeping_hours = _class_audience(conv.school_class_id), None
     else:
         audience = [u for u, _ in people], {u for u, role in people if role == "teacher"}
     if user_id not in audience[0]:
         raise NotFound("No such conversation.")
-    return send_message(user_id, conv, client_id, body, attachment_ids, audience=audience)
+    return send_message(user_id, conv, client_id, body, attachment_ids, audience=audience,
+                        keeping_hours=keeping_hours)
 
 
 def send_message(user_id: int, conv: Conversation, client_id, body, attachment_ids: Iterable[int] = (),
                  when: dt.datetime | None = None,
-                 audience: tuple[list[int], set[int]] | None = None) -> tuple[dict, bool]:
+                 audience: tuple[list[int], set[int]] | None = None,
+                 keeping_hours: set[int] | None = None) -> tuple[dict, bool]:
     """Store a message (idempotent by ``(sender, client_id)``), emit ``message:new`` to the
     conversation's current members and have the ones not connected pushed.
 
     Returns ``(message view, created)``; ``created`` is False when this ``client_id`` was sent before.
-    The caller must be a member (``send`` checks it; ``audience``: its ``audience_of(conv)``). Each
+    The caller must be a member (``send`` checks it; ``audience``: its ``audience_of(conv)``;
+    ``keeping_hours``: which of its teachers keep office hours, when known, else they are read). Each
     sender has ``message_rate_limit`` (HTTP and sockets together): over it, ``RateLimited`` (429
     with ``Retry-After``), nothing stored.
     """
@@ -295,54 +305,69 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
     members, teachers = audience if audience is not None else audience_of(conv)
     # a resend is caught by the unique (sender, client_id) index; with files, look first (they are taken)
     existing, msg, view = (_find_sent(user_id, client_id) if attachment_ids else None), None, None
+    online = None
     if existing is None:
-        msg, view, existing = _store_and_publish(conv.id, user_id, client_id, body, attachment_ids, ts, members)
+        msg, view, existing, online = _store_and_publish(conv.id, user_id, client_id, body, attachment_ids, ts,
+                                                         members)
     if existing is not None:
         if existing.conversation_id != conv.id:
             raise Conflict("This client_id was already used for another conversation.",
                            fields={"client_id": ["Already used in another conversation."]})
         return message_view(existing), False
-    view["notice"] = _after_send(conv, msg, user_id, ts, members, teachers)
+    view["notice"] = _after_send(conv, msg, user_id, ts, members, teachers, online, keeping_hours)
     return view, True
 
 
 def _store_and_publish(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids: list[int],
-                       ts: dt.datetime, members: list[int]) -> tuple[Message | None, dict | None, Message | None]:
-    """The critical section: seq, insert, ordered publish; then the sender's read mark (after the release)."""
+                       ts: dt.datetime, members: list[int]
+                       ) -> tuple[Message | None, dict | None, Message | None, set[int] | None]:
+    """The critical section: seq, insert, ordered publish; then the sender's read mark (after the
+    release). The last item: the recipients connected now, when presence rode on the PUBLISH."""
     if not is_postgres():
         with _process_lock(conv_id):
             msg, atts, existing = _store(conv_id, user_id, client_id, body, attachment_ids, ts)
-            view = _publish(msg, atts, members) if msg is not None else None
+            view, online = _publish(msg, atts, members, user_id) if msg is not None else (None, None)
         if msg is not None:
             advance_read(conv_id, user_id, msg.seq, ts)  # one has read what one writes
-        return msg, view, existing
+        return msg, view, existing, online
     db.connect(reuse_if_open=True)
-    msg = view = existing = None
+    msg = view = existing = online = None
     try:
         msg, atts, existing = _store(conv_id, user_id, client_id, body, attachment_ids, ts)
         if msg is not None:
-            view = _publish(msg, atts, members)
+            view, online = _publish(msg, atts, members, user_id)
     finally:  # (the lock was taken by the insert statement, even one that failed on client_id)
         _release_pg(conv_id, (user_id, msg.seq, ts) if msg is not None else None)
-    return msg, view, existing
+    return msg, view, existing, online
 
 
-def _publish(msg: Message, atts: list[Attachment], members: list[int]) -> dict:
+def _publish(msg: Message, atts: list[Attachment], members: list[int], sender_id: int) -> tuple[dict, set[int] | None]:
+    """``message:new`` to the members, with the question "who of the recipients is connected now"
+    in the same Redis round trip (``presence.online_users_in``, run by Redis after the PUBLISH):
+    ``(view, online or None)``."""
     view = message_view(msg, atts)
-    deliver(members, "message:new", {"message": message_payload(view)}, ordered=True)
-    return view
+    payload = message_payload(view)
+    recipients = [u for u in members if u != sender_id]
+    online = deliver(members, "message:new", {"message": payload}, ordered=True,
+                     rider=(lambda pipe: presence.online_users_in(pipe, recipients)) if recipients else None)
+    return view, online
 
 
 def _after_send(conv: Conversation, msg: Message, sender_id: int, ts: dt.datetime, members: list[int],
-                teachers: set[int]) -> dict | None:
-    """Office hours now (the sender's note); a push job only for the recipients not connected now.
-    Never fails the send: the message is stored and delivered already."""
+                teachers: set[int], online: set[int] | None = None, keeping_hours: set[int] | None = None
+                ) -> dict | None:
+    """Office hours now (the sender's note: read only for teachers who keep some, when
+    ``keeping_hours`` says which); a push job only for the recipients not connected now
+    (``online``: asked with the PUBLISH; None: asked here). Never fails the send: the message is
+    stored and delivered already."""
     try:
         silent_for, notice = set(), None
-        if sender_id not in teachers and teachers:
-            silent_for, notice = outside_hours(conv, sorted(teachers), ts)
+        asked = teachers if keeping_hours is None else teachers & keeping_hours
+        if sender_id not in teachers and asked:
+            silent_for, notice = outside_hours(conv, sorted(asked), ts)
         recipients = [u for u in members if u != sender_id]
-        online = presence.online_users(recipients)
+        if online is None:
+            online = presence.online_users(recipients)
         offline = [u for u in recipients if u not in online]
         if offline:
             jobs.enqueue("messaging.jobs.push_new_message", msg.id, sorted(silent_for & set(offline)), offline,

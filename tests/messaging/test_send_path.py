@@ -24,6 +24,7 @@ from rq import Queue
 from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry,
                          StartedJobRegistry)
 
+from messaging.logic import sending
 from service import jobs, presence
 from service.accounts.models import User
 from service.roster import logic as roster
@@ -190,6 +191,35 @@ def test_no_job_when_every_recipient_is_connected_one_job_for_the_offline(setup)
     assert s.devices[w.g1.id] not in s.pushed_tokens() and s.devices[w.subject_teacher.id] not in s.pushed_tokens()
 
 
+def test_presence_asked_again_when_it_could_not_ride_on_the_publish(setup, redis_url, monkeypatch):
+    """Presence rides on the PUBLISH's round trip as an EVALSHA; a Redis without that script (restarted,
+    SCRIPT FLUSH: here a SHA it never saw, rather than flushing a shared server's scripts) answers it
+    with an error: the message is still published once, and presence is asked on its own, so the push
+    job is still for the offline recipient only."""
+    s, w = setup, setup.world
+    conv = s.http.post(f"{API}/conversations", headers=s.h(w.g1),
+                       json={"kind": "direct", "student_id": str(w.s1.id), "participant_ids": [str(w.teacher.id)]}).json["id"]
+    guardian, teacher = s.connect(w.g1), s.connect(w.teacher)
+    before = s.jobs_in_redis()
+    with ChannelTap(redis_url, s.channel) as t:
+        time.sleep(0.2)
+        t.drain()
+        monkeypatch.setattr(presence, "_ONLINE_SHA", "0" * 40)
+        first = s.send(w.g1, conv, "Cô ơi")  # both connected: no job
+        for c in (guardian, teacher):
+            wait_for(lambda c=c: [m["seq"] for m in c.new_messages()] == [1], message="the first message")
+        assert s.jobs_in_redis() == before
+        s.disconnect(teacher, w.teacher)
+        second = s.send(w.g1, conv, "Cô ơi, cháu ốm ạ")  # the teacher is away: one job, for the teacher only
+        new = [j for j in s.jobs_in_redis() if j not in before]
+        assert [(f, int(a[0]), list(a[2])) for _q, f, a in new] == [
+            ("messaging.jobs.push_new_message", int(second["id"]), [w.teacher.id])]
+        wait_for(lambda: [m["seq"] for m in guardian.new_messages()] == [1, 2], message="the second message")
+        time.sleep(0.3)
+        published = [m for m in t.drain() if m.get("event") == "message:new"]
+    assert [m["data"][0]["message"]["id"] for m in published] == [first["id"], second["id"]]  # once each
+
+
 class ChannelTap:
     """A plain Redis subscriber on the Socket.IO channel: every PUBLISH to it,
     decoded as python-socketio's pub/sub manager wrote it."""
@@ -327,24 +357,32 @@ def test_nothing_avoidable_runs_while_the_ordering_lock_is_held(setup, monkeypat
     s.connect(w.g1)  # the teacher has no socket: the send decides on a push job
     s.send(w.g1, conv, "khởi động")  # (first-use set-up, e.g. the publisher's connection, out of the way)
     trace = SendTrace(monkeypatch)
+    asked_hours = []
+    real_outside_hours = sending.outside_hours
+    monkeypatch.setattr(sending, "outside_hours", lambda *a: asked_hours.append(a) or real_outside_hours(*a))
     msg = s.send(w.g1, conv, "Cô ơi, chiều nay cháu về sớm ạ")
     monkeypatch.undo()
     events = trace.events
     [lock], [unlock] = trace.index("lock"), trace.index("unlock")
     held = events[lock + 1:unlock]
-    # held: the seq and the insert, and the PUBLISH. (PostgreSQL: the lock is taken by the insert
-    # statement and released by the next one, which then advances the sender's read mark.)
-    assert [what for kind, what in held if kind == "redis"] == ["PUBLISH"], events
+    # held: the seq and the insert, and the PUBLISH, whose round trip carries presence (who of the
+    # recipients is connected: one script call Redis runs after the PUBLISH). (PostgreSQL: the lock
+    # is taken by the insert statement and released by the next one, which then advances the
+    # sender's read mark.)
+    assert [what for kind, what in held if kind == "redis"] == ["pipeline PUBLISH EVALSHA"], events
     held_sql = [what for kind, what in held if kind == "sql"]
     if "pg_advisory_lock(" in events[lock + 1][1]:
         assert len(held_sql) == 2 and "pg_advisory_unlock(" in held_sql[1], events
     else:
         assert [q.split(None, 1)[0] for q in held_sql] == ["UPDATE", "INSERT"], events
     # before: the audience and the rate limit (one Redis round trip); after: the sender's read mark
-    # (SQLite), office hours, presence (one script call), then the push job for the teacher who is away
+    # (SQLite), office hours, then the push job for the teacher who is away: no Redis round trip of
+    # its own for presence (two per message in all, then the job's)
     before, after = events[:lock], events[unlock + 1:]
     assert [what for kind, what in before if kind == "redis"] == ["EVALSHA"], events
     after_redis = [what for kind, what in after if kind == "redis"]
-    assert after_redis[0] == "EVALSHA", events
+    assert after_redis[0].startswith("pipeline") and "EVALSHA" not in after_redis[0], events
+    # the teacher keeps no office hours (the membership read, before the lock, says so): not read after
+    assert asked_hours == [], asked_hours
     assert [(q, f, int(a[0])) for q, f, a in s.jobs_in_redis() if int(a[0]) == int(msg["id"])] == [
         ("high", "messaging.jobs.push_new_message", int(msg["id"]))]
