@@ -27,7 +27,7 @@ from service.roster import queries as roster_queries
 from service.accounts.models import User
 from service.db import db
 from service.errors import Forbidden, NotFound
-from service.prepared import Prepared, any_of
+from service.prepared import Prepared, among
 
 from .limits import EDIT_WINDOW
 from .models import Attachment, Conversation, Message, OfficeHour, Participant
@@ -51,11 +51,9 @@ def _direct_members_query(conversation_ids, *columns):
     """The current members of direct conversations: ``conversation_ids`` a list, or a parameter of
     a prepared query (a list of ids either way)."""
     guardian, teacher = _relations()
-    wanted = (Participant.conversation.in_(conversation_ids) if isinstance(conversation_ids, list)
-              else any_of(Participant.conversation, conversation_ids))
     return (Participant.select(Participant.conversation, Participant.user, teacher.alias("is_teacher"), *columns)
             .join(Conversation, on=(Participant.conversation == Conversation.id))
-            .where(wanted & (Conversation.kind == "direct") & (guardian | teacher))
+            .where(among(Participant.conversation, conversation_ids) & (Conversation.kind == "direct") & (guardian | teacher))
             .order_by(Participant.id))
 
 
@@ -81,14 +79,13 @@ def direct_members_named_query(conversations):
     tests (``_relations``) are evaluated once per participant, in a subquery the planner may not
     flatten (``OFFSET 0``): flattened, the teacher test ran twice, in the filter and the column."""
     guardian, teacher = _relations()
-    wanted = (any_of(Participant.conversation, conversations) if isinstance(conversations, int)  # a parameter
-              else Participant.conversation.in_(conversations))
     tested = (Participant.select(Participant.id.alias("pid"), Participant.conversation.alias("conversation_id"),
                                  Participant.user.alias("user_id"), guardian.alias("is_guardian"),
                                  teacher.alias("is_teacher"), User.name.alias("name"))
               .join(Conversation, on=(Participant.conversation == Conversation.id))
               .join_from(Participant, User, on=(User.id == Participant.user))
-              .where(wanted & (Conversation.kind == "direct")).offset(0).alias("tested"))
+              .where(among(Participant.conversation, conversations) & (Conversation.kind == "direct"))
+              .offset(0).alias("tested"))
     return (peewee.Select([tested], [tested.c.conversation_id, tested.c.user_id, tested.c.is_teacher, tested.c.name,
                                      tested.c.pid])
             .where(tested.c.is_guardian | tested.c.is_teacher).order_by(tested.c.pid).bind(db))

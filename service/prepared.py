@@ -73,6 +73,13 @@ def any_of(field, param):
     return field.in_(peewee.SQL("(SELECT value FROM json_each(?))", [param]))
 
 
+def among(field, ids):
+    """``field`` is one of ``ids``: a parameter of a :class:`Prepared` query (``any_of``: one
+    parameter for the whole list), or a list or subquery of ids (``IN``). For query pieces built
+    both ways: prepared on their own, and inside a larger statement."""
+    return any_of(field, ids) if isinstance(ids, int) else field.in_(ids)
+
+
 class _Compiled:
     """One backend's form of a query: the built query (its row wrappers), the SQL, and for each
     placeholder either a parameter's name or a constant."""

@@ -291,9 +291,9 @@ def page_position(cursor: str | None) -> tuple[dt.datetime, int] | None:
     return at, last_id
 
 
-def page_cursor(more: bool, updated_at: dt.datetime, conversation_id: int) -> str | None:
-    """The ``next_cursor`` after a page whose last row is this one (None when nothing follows)."""
-    return encode_cursor([updated_at.isoformat(), conversation_id]) if more else None
+def page_cursor(updated_at: dt.datetime, conversation_id: int) -> str:
+    """The ``next_cursor`` after a page whose last row is this one (when more rows follow)."""
+    return encode_cursor([updated_at.isoformat(), conversation_id])
 
 
 def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None) -> dict:
@@ -309,5 +309,5 @@ def list_conversations(user_id: int, limit: int = 50, cursor: str | None = None)
         rows = _FIRST_PAGE.run(user=user_id, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = page_cursor(more, rows[-1]["updated_at"], rows[-1]["id"]) if more else None
+    next_cursor = page_cursor(rows[-1]["updated_at"], rows[-1]["id"]) if more else None
     return {"items": conversation_views(user_id, rows), "next_cursor": next_cursor}

@@ -148,7 +148,7 @@ def page_json(user_id: int, limit: int = 50, cursor: str | None = None) -> bytes
         ensure_class_conversations(missing)  # then read again: the new channels are in the page
     cursor_json = "null"
     if found > limit:
-        cursor_json = '"' + page_cursor(True, last_at, last_id) + '"'
+        cursor_json = '"' + page_cursor(last_at, last_id) + '"'
     return ('{"items":[' + (items or "") + '],"next_cursor":' + cursor_json + "}\n").encode()
 
 

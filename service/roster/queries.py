@@ -13,7 +13,7 @@ import peewee as pw
 
 from ..accounts.models import User
 from ..db import db
-from ..prepared import Prepared, any_of
+from ..prepared import Prepared, among
 from .models import (STAFF_ROLES, ClassTeacher, School, SchoolClass, SchoolYear, StaffRole, Student, StudentGuardian,
                      Term)
 
@@ -177,17 +177,14 @@ def class_member_rows_query(classes):
     of the class (``pos`` the user id); a class's members are its users in (rank, pos, user_id)
     order of their first row, teachers those with a row of rank < 2. ``classes``: a parameter of a
     prepared query (a list) or a subquery of class ids."""
-    def wanted(field):
-        return any_of(field, classes) if isinstance(classes, int) else field.in_(classes)
-
     homeroom = (SchoolClass.select(SchoolClass.id.alias("class_id"), pw.Value(0).alias("rank"),
                                    pw.Value(0).alias("pos"), User.id.alias("user_id"), User.name.alias("name"))
-                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(wanted(SchoolClass.id)))
+                .join(User, on=(User.id == SchoolClass.homeroom_teacher)).where(among(SchoolClass.id, classes)))
     subject = (ClassTeacher.select(ClassTeacher.school_class, pw.Value(1), ClassTeacher.id, User.id, User.name)
-               .join(User, on=(User.id == ClassTeacher.teacher)).where(wanted(ClassTeacher.school_class)))
+               .join(User, on=(User.id == ClassTeacher.teacher)).where(among(ClassTeacher.school_class, classes)))
     guardians = (StudentGuardian.select(Student.school_class, pw.Value(2), User.id, User.id, User.name).distinct()
                  .join(Student, on=(StudentGuardian.student == Student.id))
-                 .join(User, on=(User.id == StudentGuardian.guardian)).where(wanted(Student.school_class)))
+                 .join(User, on=(User.id == StudentGuardian.guardian)).where(among(Student.school_class, classes)))
     return homeroom + subject + guardians  # UNION ALL
 
 
