@@ -54,9 +54,15 @@ def user_room(user_id) -> str:
     return f"user:{user_id}"
 
 
+#: where Socket.IO's requests arrive (python-socketio's default ``socketio_path``)
+SOCKETIO_PATH = "/socket.io"
+
+
 def init_app(app, config) -> None:
+    # manage_session=False: no cookie sessions to copy per socket (service.app._NoSessions)
     kwargs = dict(async_mode=config.socketio_async_mode, cors_allowed_origins="*",
-                  json=None, logger=False, engineio_logger=False)
+                  json=None, logger=False, engineio_logger=False, manage_session=False,
+                  path=SOCKETIO_PATH.strip("/"))
     if config.redis_url:
         kwargs["message_queue"] = config.redis_url
         kwargs["channel"] = config.socketio_channel

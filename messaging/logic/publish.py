@@ -43,7 +43,8 @@ def message_payload(view: dict) -> dict:
     return _MESSAGE_OUT.dump(view)
 
 
-def _rooms(user_ids: Iterable[int]) -> list[str]:
+def user_rooms(user_ids: Iterable[int]) -> list[str]:
+    """The ``user:<id>`` rooms of these users, each once."""
     return [realtime.user_room(u) for u in dict.fromkeys(int(u) for u in user_ids)]
 
 
@@ -56,7 +57,7 @@ def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, sk
     is returned (None otherwise). Nobody to tell: nothing is sent (an empty room list would mean
     "everyone" to python-socketio).
     """
-    rooms = _rooms(user_ids)
+    rooms = user_rooms(user_ids)
     if not rooms:
         return None
     if ordered:
@@ -65,6 +66,34 @@ def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, sk
         realtime.socketio.emit(event, data, to=rooms, skip_sid=skip_sid)
     else:
         realtime.emit_to(rooms, event, data)
+
+
+def _publisher():
+    """This app's write-only publisher, or None without Redis (one process)."""
+    config = current_app.config["LIENLAC"] if has_app_context() else None
+    if config is None or not config.redis_url:
+        return None
+    key = (config.redis_url, config.socketio_channel)
+    publisher = _publishers.get(key)
+    if publisher is None:
+        with _publishers_guard:
+            publisher = _publishers.get(key)
+            if publisher is None:
+                publisher = _Publisher(config.redis_url, channel=config.socketio_channel, write_only=True)
+                _publishers[key] = publisher
+    return publisher
+
+
+def emit_many_in_order(events: list[tuple[list[str], str, object, object]]) -> list:
+    """``emit_in_order`` for several events ``(rooms, event, data, rider)``, published in this order
+    in one Redis round trip (each rider's commands right after its PUBLISH): each rider's answer,
+    or None (as ``emit_in_order``'s)."""
+    publisher = _publisher()
+    if publisher is None:
+        for rooms, event, data, _rider in events:
+            realtime.emit_to(rooms, event, data)
+        return [None] * len(events)
+    return publisher.emit_many(events)
 
 
 def emit_in_order(rooms: str | list[str], event: str, data, rider=None):
@@ -76,18 +105,10 @@ def emit_in_order(rooms: str | list[str], event: str, data, rider=None):
     error: the caller asks on its own). Without Redis (one process) this is the plain emit: ordered
     by the caller's lock.
     """
-    config = current_app.config["LIENLAC"] if has_app_context() else None
-    if config is None or not config.redis_url:
+    publisher = _publisher()
+    if publisher is None:
         realtime.emit_to(rooms, event, data)
         return None
-    key = (config.redis_url, config.socketio_channel)
-    publisher = _publishers.get(key)
-    if publisher is None:
-        with _publishers_guard:
-            publisher = _publishers.get(key)
-            if publisher is None:
-                publisher = _Publisher(config.redis_url, channel=config.socketio_channel, write_only=True)
-                _publishers[key] = publisher
     if rider is None:
         publisher.emit(event, data, namespace="/", room=rooms)
         return None
@@ -113,30 +134,60 @@ class _Publisher(socketio_lib.RedisManager):
         finally:
             self._riding.rider = self._riding.answer = None
 
+    def emit_many(self, events) -> list:
+        """``emit_with`` for several ``(rooms, event, data, rider)`` in one pipeline: their answers."""
+        self._riding.collected = collected = []
+        try:
+            for rooms, event, data, rider in events:
+                self._riding.rider = rider
+                self.emit(event, data, namespace="/", room=rooms)
+        finally:
+            self._riding.collected = self._riding.rider = None
+        return self._send(collected)
+
     def _publish(self, data):
         rider = getattr(self._riding, "rider", None)
+        collected = getattr(self._riding, "collected", None)
+        if collected is not None:  # (emit_many: sent together afterwards)
+            collected.append((data, rider))
+            return None
         if rider is None:
             return super()._publish(data)
         self._riding.rider = None
+        self._riding.answer = self._send([(data, rider)])[0]
+
+    def _send(self, collected: list) -> list:
+        """One pipeline: each message's PUBLISH, then its rider's commands. The riders' answers (None
+        where one did not ride). If the pipeline fails, each message goes out as the library sends
+        it (``RedisManager._publish``: reconnect, retry), in order, and every answer is None."""
         try:
             if not self.connected:
                 self._redis_connect()
             pipe = self.redis.pipeline(transaction=False)
-            pipe.publish(self.channel, self.json.dumps(data))
-            read = rider(pipe)
+            spans = []
+            for data, rider in collected:
+                pipe.publish(self.channel, self.json.dumps(data))
+                start = len(pipe)
+                spans.append((start, rider(pipe) if rider is not None else None, len(pipe) > start))
             replies = pipe.execute(raise_on_error=False)
-        except Exception:  # noqa: BLE001 - the library's own publish (reconnect, retry) sends it
-            log.warning("publishing with a rider failed; publishing alone", exc_info=True)
+        except Exception:  # noqa: BLE001 - the library's own publish (reconnect, retry) sends them
+            log.warning("publishing with riders failed; publishing alone", exc_info=True)
             self.connected = False
-            return super()._publish(data)
-        if isinstance(replies[0], Exception):
-            raise replies[0]
-        if read is not None and len(replies) > 1 and not isinstance(replies[1], Exception):
-            try:
-                self._riding.answer = read(replies[1])
-            except Exception:  # noqa: BLE001 - published already: the caller asks again on its own
-                log.warning("reading a rider's reply failed", exc_info=True)
-        return replies[0]
+            for data, _rider in collected:
+                super()._publish(data)
+            return [None] * len(collected)
+        answers = []
+        for start, read, rode in spans:
+            if isinstance(replies[start - 1], Exception):
+                raise replies[start - 1]
+            answer = None
+            if read is not None and rode and not isinstance(replies[start], Exception):
+                try:
+                    answer = read(replies[start])
+                except Exception:  # noqa: BLE001 - published already: the caller asks again on its own
+                    log.warning("reading a rider's reply failed", exc_info=True)
+            answers.append(answer)
+        return answers
 
 
 _publishers: dict[tuple, _Publisher] = {}

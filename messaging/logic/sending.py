@@ -55,6 +55,12 @@ a client could hear of a message not yet visible to ``GET …/messages``, or nev
 commit failed. If a release fails the connection is closed rather than returned to the pool with
 the lock (PostgreSQL frees a closed session's locks).
 
+Concurrent sends of one web process (PostgreSQL, no attachments) go together: the first runs as
+above at once, the ones arriving while it is in flight are stored, published and released as one
+batch by the next (``batch``: one insert statement, one Redis round trip, one release statement
+for the lot, the locks taken in key order; the same guarantees). Everything before the lock and
+after the release stays per send.
+
 SQLite (the one-process embedded default): a process lock per conversation around a
 ``BEGIN IMMEDIATE`` transaction (``UPDATE … RETURNING last_seq`` and the insert) and the emit.
 """
@@ -81,6 +87,7 @@ from service.roster.models import ClassTeacher, SchoolClass, Student, StudentGua
 from .. import policy
 from ..limits import MAX_ATTACHMENTS, MAX_BODY, MAX_CLIENT_ID, PUSH_PREVIEW
 from ..models import Attachment, Conversation, Message, ReadMark
+from . import batch
 from .attachments import claimable
 from .clock import now
 from .history import message_view
@@ -90,7 +97,7 @@ from .receipts import advance_read
 
 log = logging.getLogger("lienlac.messaging")
 
-_LOCK_NAMESPACE = 0x6D7367  # "msg": first key of the two-int advisory lock
+_LOCK_NAMESPACE = batch.LOCK_NAMESPACE  # "msg": first key of the two-int advisory lock
 
 _local_locks: dict[int, threading.Lock] = collections.defaultdict(threading.Lock)
 _local_locks_guard = threading.Lock()
@@ -159,7 +166,7 @@ def audience_of(conv: Conversation) -> tuple[list[int], set[int]]:
 
 # --- storing in seq order ----------------------------------------------------------------------
 def _lock_key(conversation_id: int) -> tuple[int, int]:
-    return _LOCK_NAMESPACE, int(conversation_id) % 2**31
+    return _LOCK_NAMESPACE, batch.lock_key(conversation_id)
 
 
 def _tables() -> tuple[str, str, str]:
@@ -330,6 +337,18 @@ def _store_and_publish(conv_id: int, user_id: int, client_id: str, body: str, at
         if msg is not None:
             advance_read(conv_id, user_id, msg.seq, ts)  # one has read what one writes
         return msg, view, existing, online
+    if not attachment_ids:  # (concurrent sends of this process go together: batch's docstring)
+        return batch.gatherer().submit(batch.Send(conv_id, user_id, client_id, body, ts, members), _send_alone)
+    return _store_and_publish_pg(conv_id, user_id, client_id, body, attachment_ids, ts, members)
+
+
+def _send_alone(item: batch.Send) -> tuple:
+    return _store_and_publish_pg(item.conv_id, item.user_id, item.client_id, item.body, [], item.ts, item.members)
+
+
+def _store_and_publish_pg(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids: list[int],
+                          ts: dt.datetime, members: list[int]) -> tuple:
+    """One send on PostgreSQL: insert (taking the lock), publish, release with the read mark."""
     db.connect(reuse_if_open=True)
     msg = view = existing = online = None
     try:
