@@ -37,7 +37,7 @@ from typing import Callable
 from flask import current_app
 
 from service import presence
-from service.db import db
+from service.db import db, release
 from service.errors import NotFound
 from service.prepared import PreparedStatement
 
@@ -87,7 +87,11 @@ class Gatherer:
         self._busy = False
 
     def submit(self, item: Send, single: Callable[[Send], tuple]) -> tuple:
-        """Store and publish ``item`` (through ``single`` when it runs alone): its outcome."""
+        """Store and publish ``item`` (through ``single`` when it runs alone): its outcome. A send
+        that waits gives its connection back to the pool meanwhile (it holds no lock and no
+        transaction: ``sending`` sends alone inside a transaction); whatever it reads afterwards
+        checks one out again. So the pool's size does not bound a batch, and the membership
+        reads of the sends arriving meanwhile find connections."""
         with self._guard:
             leading = not self._busy
             self._busy = True
@@ -96,6 +100,7 @@ class Gatherer:
         if leading:
             batch = [item]
         else:
+            release()  # a waiting send needs no connection: others may read meanwhile
             item._done.wait()
             if not item.lead:
                 return item.result()
