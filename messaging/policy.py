@@ -21,13 +21,15 @@ import datetime as dt
 from typing import Iterable
 
 import peewee
+from flask import current_app, has_app_context
 
 from service import permissions
 from service.roster import queries as roster_queries
 from service.accounts.models import User
-from service.db import db
+from service.db import db, is_postgres, release
 from service.errors import Forbidden, NotFound
-from service.prepared import Prepared, among
+from service.gather import Gatherer, Waiting, per_app
+from service.prepared import Prepared, among, any_of
 
 from .limits import EDIT_WINDOW
 from .models import Attachment, Conversation, Message, OfficeHour, Participant
@@ -104,7 +106,7 @@ def direct_members_named(conversation_ids: Iterable[int]) -> dict[int, list[tupl
     return out
 
 
-def _conversation_with_direct_members(p):
+def _conversation_with_direct_members(ids):
     guardian, teacher = _relations()
     keeps_hours = peewee.fn.EXISTS(OfficeHour.select(OfficeHour.id).where(OfficeHour.teacher == Participant.user))
     return (Conversation.select(Conversation, Participant.user.alias("member_id"), teacher.alias("member_is_teacher"),
@@ -112,25 +114,48 @@ def _conversation_with_direct_members(p):
             .join(Participant, peewee.JOIN.LEFT_OUTER,
                   on=((Participant.conversation == Conversation.id) & (Conversation.kind == "direct")
                       & (guardian | teacher)))
-            .where(Conversation.id == p.id).order_by(Participant.id).objects())
+            .where(ids(Conversation.id)).order_by(Conversation.id, Participant.id).objects())
 
 
-_CONVERSATION_WITH_DIRECT_MEMBERS = Prepared("conversation_with_direct_members", _conversation_with_direct_members)
+_CONVERSATION_WITH_DIRECT_MEMBERS = Prepared("conversation_with_direct_members",
+                                             lambda p: _conversation_with_direct_members(lambda f: f == p.id))
+_CONVERSATIONS_WITH_DIRECT_MEMBERS = Prepared("conversations_with_direct_members",
+                                              lambda p: _conversation_with_direct_members(lambda f: any_of(f, p.ids)))
+
+
+def _with_members(rows) -> tuple[Conversation | None, list[tuple[int, str]], set[int]]:
+    if not rows:
+        return None, [], set()
+    members = [(r.member_id, "teacher" if r.member_is_teacher else "guardian") for r in rows if r.member_id is not None]
+    keeping = {r.member_id for r in rows if r.member_id is not None and r.member_is_teacher and r.member_keeps_hours}
+    return rows[0], members, keeping
+
+
+def _read_alone(item: Waiting):
+    return _with_members(_CONVERSATION_WITH_DIRECT_MEMBERS.run(id=item.value))
+
+
+def _read_together(items: list[Waiting]) -> None:
+    rows: dict[int, list] = {}
+    for row in _CONVERSATIONS_WITH_DIRECT_MEMBERS.run(ids=sorted({i.value for i in items})):
+        rows.setdefault(row.id, []).append(row)
+    for item in items:
+        item.outcome = _with_members(rows.get(item.value, []))
 
 
 def conversation_with_direct_members(conversation_id) -> tuple[Conversation | None, list[tuple[int, str]], set[int]]:
     """A conversation named by a client and, for a direct one, its current members as
     ``direct_members`` gives them (none for a class channel), and which of its teachers keep
     office hours (the others are never outside them): one query, prepared (the send path asks it
-    for every message)."""
+    for every message). On PostgreSQL in a web process, the reads of concurrent sends are
+    gathered (``service.gather``): one query for those arriving while one is in flight."""
     if not valid_id(conversation_id):
         return None, [], set()
-    rows = _CONVERSATION_WITH_DIRECT_MEMBERS.run(id=int(conversation_id))
-    if not rows:
-        return None, [], set()
-    members = [(r.member_id, "teacher" if r.member_is_teacher else "guardian") for r in rows if r.member_id is not None]
-    keeping = {r.member_id for r in rows if r.member_id is not None and r.member_is_teacher and r.member_keeps_hours}
-    return rows[0], members, keeping
+    item = Waiting(int(conversation_id))
+    if not (has_app_context() and is_postgres()) or db.in_transaction():
+        return _read_alone(item)
+    return per_app(current_app, "lienlac_membership_reads",
+                   lambda: Gatherer(_read_alone, _read_together, limit=200, release=release)).submit(item)
 
 
 def is_direct_member(conversation_id: int, user_id: int) -> bool:

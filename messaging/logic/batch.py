@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from typing import Callable
 
 from flask import current_app
 
 from service import presence
 from service.db import db, release
+from service.gather import Gatherer, Waiting, per_app, settle
 from service.errors import NotFound
 from service.prepared import PreparedStatement
 
@@ -58,90 +58,27 @@ def lock_key(conversation_id: int) -> int:
     return int(conversation_id) % 2**31
 
 
-class Send:
-    """One ``message:send`` waiting to be stored: what it stores, and its outcome once run."""
+class Send(Waiting):
+    """One ``message:send`` waiting to be stored; its outcome ``(message, view, message sent
+    before, online recipients)``, as ``sending._store_and_publish``'s."""
 
-    __slots__ = ("conv_id", "user_id", "client_id", "body", "ts", "members", "outcome", "error", "lead", "_done")
+    __slots__ = ("conv_id", "user_id", "client_id", "body", "ts", "members")
 
     def __init__(self, conv_id: int, user_id: int, client_id: str, body: str, ts: dt.datetime, members: list[int]):
+        super().__init__()
         self.conv_id, self.user_id, self.client_id, self.body, self.ts = conv_id, user_id, client_id, body, ts
         self.members = members
-        self.outcome: tuple | None = None  # (message, view, message sent before, online recipients)
-        self.error: BaseException | None = None
-        self.lead = False
-        self._done = threading.Event()
-
-    def result(self) -> tuple:
-        if self.error is not None:
-            raise self.error
-        return self.outcome
 
 
-class Gatherer:
-    """One web process's queue of sends (one per app): the first runs at once, the ones arriving
-    meanwhile wait and go together next (see the module's docstring)."""
-
-    def __init__(self):
-        self._guard = threading.Lock()
-        self._pending: list[Send] = []
-        self._busy = False
-
-    def submit(self, item: Send, single: Callable[[Send], tuple]) -> tuple:
-        """Store and publish ``item`` (through ``single`` when it runs alone): its outcome. A send
-        that waits gives its connection back to the pool meanwhile (it holds no lock and no
-        transaction: ``sending`` sends alone inside a transaction); whatever it reads afterwards
-        checks one out again. So the pool's size does not bound a batch, and the membership
-        reads of the sends arriving meanwhile find connections."""
-        with self._guard:
-            leading = not self._busy
-            self._busy = True
-            if not leading:
-                self._pending.append(item)
-        if leading:
-            batch = [item]
-        else:
-            release()  # a waiting send needs no connection: others may read meanwhile
-            item._done.wait()
-            if not item.lead:
-                return item.result()
-            with self._guard:  # handed the lead: take the queue (this send is first in it)
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-        try:
-            if len(batch) == 1:
-                _settle(item, single)
-            else:
-                run(batch, single)
-        finally:
-            for other in batch:
-                if other.outcome is None and other.error is None:
-                    other.error = RuntimeError("the batch this message was in stopped")
-            with self._guard:
-                follower = self._pending[0] if self._pending else None
-                if follower is None:
-                    self._busy = False
-                else:
-                    follower.lead = True
-            for other in batch:
-                if other is not item:
-                    other._done.set()
-            if follower is not None:
-                follower._done.set()
-        return item.result()
-
-
-def gatherer() -> Gatherer:
-    """This app's gatherer (one per web process)."""
-    found = current_app.extensions.get("lienlac_send_gatherer")
-    if found is None:
-        found = current_app.extensions.setdefault("lienlac_send_gatherer", Gatherer())
-    return found
-
-
-def _settle(item: Send, single: Callable[[Send], tuple]) -> None:
-    try:
-        item.outcome = single(item)
-    except Exception as exc:  # noqa: BLE001 - handed to the send's own greenlet, which raises it
-        item.error = exc
+def submit(item: Send, alone: Callable[[Send], tuple]) -> tuple:
+    """Store and publish ``item``: at once through ``alone`` (the single path) if no other send of
+    this process is in flight, else in the next batch. A send that waits gives its connection back
+    to the pool meanwhile (it holds no lock and no transaction: ``sending`` sends alone inside a
+    transaction); whatever it reads afterwards checks one out again. So the pool's size does not
+    bound a batch, and the membership reads of the sends arriving meanwhile find connections."""
+    gatherer = per_app(current_app, "lienlac_send_batches",
+                       lambda: Gatherer(alone, lambda items: run(items, alone), limit=MAX_BATCH, release=release))
+    return gatherer.submit(item)
 
 
 # --- the statements ----------------------------------------------------------------------------
@@ -199,8 +136,8 @@ def run(batch: list[Send], single: Callable[[Send], tuple]) -> None:
     if firsts and not _run_together(firsts):
         later = firsts + later
     for item in later:
-        if item.outcome is None and item.error is None:
-            _settle(item, single)
+        if not item.settled:
+            settle(item, single)
 
 
 def _run_together(items: list[Send]) -> bool:
@@ -232,7 +169,7 @@ def _run_together(items: list[Send]) -> bool:
     finally:
         _release(keys, [(item.conv_id, item.user_id, msg.seq, item.ts) for item, msg in published])
     for item in items:
-        if item.outcome is None and item.error is None:
+        if not item.settled:
             _answer_unstored(item)
     return True
 

@@ -338,7 +338,7 @@ def _store_and_publish(conv_id: int, user_id: int, client_id: str, body: str, at
             advance_read(conv_id, user_id, msg.seq, ts)  # one has read what one writes
         return msg, view, existing, online
     if not attachment_ids and not db.in_transaction():  # (concurrent sends go together: batch's docstring)
-        return batch.gatherer().submit(batch.Send(conv_id, user_id, client_id, body, ts, members), _send_alone)
+        return batch.submit(batch.Send(conv_id, user_id, client_id, body, ts, members), _send_alone)
     return _store_and_publish_pg(conv_id, user_id, client_id, body, attachment_ids, ts, members)
 
 
