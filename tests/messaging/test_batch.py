@@ -147,3 +147,44 @@ def test_concurrent_sends_of_one_process_go_in_batches_in_order(pg, world):
         got = [e["args"][0]["message"]["seq"] for e in listener.get_received() if e["name"] == "message:new"]
         assert got == list(range(1, 81))
         listener.disconnect()
+
+
+def test_membership_reads_of_concurrent_sends_are_gathered(pg, world):
+    """Many threads asking at once who is in which conversation: fewer queries than questions,
+    and each gets exactly what a read of its own gives (members, teachers keeping hours, none
+    for a conversation that does not exist)."""
+    import threading
+
+    from messaging import policy
+
+    with pg.app_context(), connection():
+        d1, _ = conversations.open_direct(world.g1.id, world.s1.id, [world.teacher.id])
+        d2, _ = conversations.open_direct(world.g2.id, world.s2.id, [world.teacher.id])
+        channel = conversations.class_conversation(world.teacher.id, world.klass.id)
+        asked = [d1.id, d2.id, channel.id, d2.id + 10_000] * 6
+        alone = {c: policy._read_alone(policy.Waiting(c)) for c in set(asked)}
+    start, got, errors = threading.Barrier(len(asked)), {}, []
+
+    def run(i):
+        try:
+            with pg.app_context(), connection():
+                start.wait()
+                got[i] = policy.conversation_with_direct_members(asked[i])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    with pg.app_context(), count_queries() as q:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(asked))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+
+    def plain(answer):
+        conv, members, keeping = answer
+        return (conv.id if conv else None), members, keeping
+
+    assert all(plain(got[i]) == plain(alone[c]) for i, c in enumerate(asked))
+    assert plain(alone[d1.id])[1] and plain(alone[d2.id + 10_000]) == (None, [], set())
+    assert len(q.statements) < len(asked), str(q)
