@@ -4,7 +4,7 @@ When many people send at once (parents answering a teacher's question, the morni
 message alone costs PostgreSQL two statements and two commits, and the web process three round
 trips (insert, PUBLISH, release): at a few hundred messages a second that, not the messages, is
 what fills the machine. So the sends of one web process that arrive while another is being stored
-are gathered (``Gatherer``): the first send runs at once, alone, through the single path
+are gathered (``service.gather``): the first send runs at once, alone, through the single path
 (``sending``), with no wait for company (a lone message is as fast as before); those arriving
 meanwhile queue, and the first of them runs the queue as one batch (at most ``MAX_BATCH``) when
 the one in flight is done, then hands the lead on. A batch (``run``) is:
@@ -37,8 +37,8 @@ from flask import current_app
 
 from service import presence
 from service.db import db, release
-from service.gather import Gatherer, Waiting, per_app, settle
 from service.errors import NotFound
+from service.gather import Gatherer, Waiting, per_app, settle
 from service.prepared import PreparedStatement
 
 from ..models import Conversation, Message, ReadMark
