@@ -19,7 +19,7 @@ from marshmallow import EXCLUDE
 from marshmallow import ValidationError as SchemaError
 
 from service.apidocs import socket_event
-from service.db import connection
+from service.db import connection_if_used
 from service.errors import ApiError, ValidationError
 from service.realtime import socketio, socket_user_id
 
@@ -54,11 +54,12 @@ def _load(schema, data) -> dict:
 
 
 def _handle(func, data):
-    """Run a handler with a database connection; any failure becomes an ``{error}`` acknowledgement.
+    """Run a handler; any failure becomes an ``{error}`` acknowledgement.
 
-    One connection for the session's re-check and the handler (each checkout from the pool costs
-    a round trip: the pool pings a PostgreSQL connection before handing it out)."""
-    with connection():
+    A connection is checked out at the handler's first statement, not before, and given back at
+    its end: in a burst most ``message:send`` events need none of their own (the session check
+    reads a cache, the membership read and the insert are gathered and run by another event)."""
+    with connection_if_used():
         user_id = socket_user_id()
         if user_id is None:
             return {"error": {"code": "unauthorized", "message": "Not connected."}}

@@ -195,6 +195,19 @@ def connection():
             release()
 
 
+@contextlib.contextmanager
+def connection_if_used():
+    """For a block that may not touch the database at all (a socket event whose answers come from
+    caches and gathered batches): a connection is checked out only by its first statement, and
+    given back at the end of the block if the block took one."""
+    was_closed = db.is_closed()
+    try:
+        yield db
+    finally:
+        if was_closed:
+            release()
+
+
 def on_commit(fn, *args, **kwargs) -> None:
     """Run ``fn(*args, **kwargs)`` once the current transaction commits; never if it rolls back.
 

@@ -36,7 +36,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from . import jobs, presence
 from .apidocs import socket_event
-from .db import connection, on_commit
+from .db import connection, connection_if_used, on_commit
 from .errors import ApiError, Unauthorized
 
 log = logging.getLogger("lienlac.realtime")
@@ -265,7 +265,7 @@ def socket_user_id() -> int | None:
         return None
     family = request.environ.get("lienlac.family")
     expires = request.environ.get("lienlac.expires", 0.0)
-    with connection():
+    with connection_if_used():  # (the sessions' cache answers most without the database)
         alive = _session_alive(user_id, family, expires)
     if not alive:
         log.info("event on an ended session: socket dropped", extra={"user_id": user_id})
