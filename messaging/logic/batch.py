@@ -43,7 +43,7 @@ from service.prepared import PreparedStatement
 
 from ..models import Conversation, Message, ReadMark
 from .history import message_view
-from .publish import emit_many_in_order, message_payload, user_rooms
+from .publish import emit_many_in_order, published_payload, user_rooms
 from .receipts import advance_read
 
 log = logging.getLogger("lienlac.messaging")
@@ -182,7 +182,7 @@ def _publish(published: list[tuple[Send, Message]]) -> None:
         view = message_view(msg, [])
         recipients = [u for u in item.members if u != item.user_id]
         rider = (lambda pipe, r=recipients: presence.online_users_in(pipe, r)) if recipients else None
-        events.append((user_rooms(item.members), "message:new", {"message": message_payload(view)}, rider))
+        events.append((user_rooms(item.members), "message:new", {"message": published_payload(view)}, rider))
         views.append((item, msg, view))
     answers = emit_many_in_order(events)
     for (item, msg, view), online in zip(views, answers):

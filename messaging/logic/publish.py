@@ -39,8 +39,21 @@ _MESSAGE_OUT = MessageOut()
 
 
 def message_payload(view: dict) -> dict:
-    """The JSON of a message, as sent on sockets."""
+    """The JSON of a message, as sent on sockets. A view just published (``published_payload``)
+    gives the payload that went out, when nothing has been added to it since (a ``notice``)."""
+    sent = view.get(_PUBLISHED)
+    if sent is not None and view.get("notice") is None:
+        return sent
     return _MESSAGE_OUT.dump(view)
+
+
+_PUBLISHED = "_published_payload"  # (not a field of MessageOut: no schema dumps it)
+
+
+def published_payload(view: dict) -> dict:
+    """``message_payload(view)``, kept in the view: the sender's ack reuses what ``message:new`` carried."""
+    view[_PUBLISHED] = payload = _MESSAGE_OUT.dump(view)
+    return payload
 
 
 def user_rooms(user_ids: Iterable[int]) -> list[str]:

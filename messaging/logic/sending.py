@@ -92,7 +92,7 @@ from .attachments import claimable
 from .clock import now
 from .history import message_view
 from .office_hours import outside_hours
-from .publish import deliver, message_payload
+from .publish import deliver, published_payload
 from .receipts import advance_read
 
 log = logging.getLogger("lienlac.messaging")
@@ -365,7 +365,7 @@ def _publish(msg: Message, atts: list[Attachment], members: list[int], sender_id
     in the same Redis round trip (``presence.online_users_in``, run by Redis after the PUBLISH):
     ``(view, online or None)``."""
     view = message_view(msg, atts)
-    payload = message_payload(view)
+    payload = published_payload(view)
     recipients = [u for u in members if u != sender_id]
     online = deliver(members, "message:new", {"message": payload}, ordered=True,
                      rider=(lambda pipe: presence.online_users_in(pipe, recipients)) if recipients else None)

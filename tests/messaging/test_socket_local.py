@@ -109,3 +109,32 @@ def test_class_channel_rooms_on_connect_and_refused_tokens(app, client, world):
     assert not socketio.test_client(app).is_connected()
     for c in (g1, g2, g3, sub):
         c.disconnect()
+
+
+def test_the_send_ack_is_the_published_message_plus_the_senders_notice(app, client, world):
+    """The ack reuses the payload ``message:new`` carried; a notice (outside office hours) is the
+    sender's alone: in the ack, never in what the others receive."""
+    import datetime as dt
+
+    conv = client.post("/api/v1/conversations", headers=world.h(world.g1),
+                       json={"kind": "direct", "student_id": str(world.s1.id),
+                             "participant_ids": [str(world.teacher.id)]}).json["id"]
+    r = client.put("/api/v1/me/office-hours", headers=world.h(world.teacher),
+                   json={"slots": [{"weekday": 1, "start": "07:30", "end": "11:00"}]})
+    assert r.status_code == 200, r.json
+    clock = {"now": dt.datetime(2026, 11, 23, 2, 0)}  # Monday 09:00 in Hà Nội: office hours
+    app.extensions["lienlac.clock"] = lambda: clock["now"]
+    sender = socketio.test_client(app, auth={"token": world.make.token(world.g1)})
+    teacher = socketio.test_client(app, auth={"token": world.make.token(world.teacher)})
+    for client_id, hour, noticed in (("in-hours", 2, False), ("late", 14, True)):
+        clock["now"] = dt.datetime(2026, 11, 23, hour, 0)
+        ack = sender.emit("message:send", {"conversation_id": conv, "client_id": client_id, "body": "Chào cô"},
+                          callback=True)
+        [heard] = [e["args"][0]["message"] for e in teacher.get_received() if e["name"] == "message:new"]
+        assert heard["notice"] is None and ack["message"]["client_id"] == client_id
+        assert (ack["message"]["notice"] or {}).get("kind") == ("outside_office_hours" if noticed else None)
+        assert {k: v for k, v in ack["message"].items() if k != "notice"} == {
+            k: v for k, v in heard.items() if k != "notice"}
+        assert "_published_payload" not in ack["message"]
+    sender.disconnect()
+    teacher.disconnect()
