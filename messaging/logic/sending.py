@@ -307,7 +307,7 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
         raise ValidationError("Too many attachments.", fields={"attachments": [f"At most {MAX_ATTACHMENTS}."]})
     body = check_body(body, bool(attachment_ids))
     policy.require_may_post(user_id, conv)
-    ratelimit.hit("message-send", f"user:{user_id}", current_app.config["LIENLAC"].message_rate_limit)
+    ratelimit.hit("message-send", f"user:{user_id}", current_app.config["LIENLAC"].message_rate_limit, gathered=True)
     ts = when or now()
     members, teachers = audience if audience is not None else audience_of(conv)
     # a resend is caught by the unique (sender, client_id) index; with files, look first (they are taken)
