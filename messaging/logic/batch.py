@@ -174,15 +174,34 @@ def _run_together(items: list[Send]) -> bool:
     return True
 
 
+def new_message_event(view: dict, members: list[int], sender_id: int) -> tuple:
+    """A stored message's ``message:new`` for ``emit_many_in_order``: to every member, carrying the
+    question "who of the recipients is connected now" (``presence.online_users_in``, run by Redis
+    right after the PUBLISH). The single path (``sending``) and a batch publish alike."""
+    recipients = [u for u in members if u != sender_id]
+    rider = (lambda pipe: presence.online_users_in(pipe, recipients)) if recipients else None
+    return user_rooms(members), "message:new", {"message": published_payload(view)}, rider
+
+
+def find_sent(user_id: int, client_id: str) -> Message | None:
+    """The message this sender stored with this ``client_id``, if any (a resend's answer)."""
+    return Message.get_or_none((Message.sender == user_id) & (Message.client_id == client_id))
+
+
+def close_connection_with_locks() -> None:
+    """This connection's locks could not be released: close it (PostgreSQL frees a closed session's
+    locks) rather than give it back to the pool with them."""
+    closer = getattr(db.obj, "manual_close", None)
+    closer() if closer is not None else db.close()
+
+
 def _publish(published: list[tuple[Send, Message]]) -> None:
-    """Every stored message's ``message:new``, in seq order, each with its presence question, in one
-    Redis round trip; each send gets its outcome (a view already out on the sockets)."""
+    """Every stored message's ``message:new``, in seq order, in one Redis round trip; each send gets
+    its outcome (a view already out on the sockets)."""
     events, views = [], []
     for item, msg in sorted(published, key=lambda pair: (pair[1].conversation_id, pair[1].seq)):
         view = message_view(msg, [])
-        recipients = [u for u in item.members if u != item.user_id]
-        rider = (lambda pipe, r=recipients: presence.online_users_in(pipe, r)) if recipients else None
-        events.append((user_rooms(item.members), "message:new", {"message": published_payload(view)}, rider))
+        events.append(new_message_event(view, item.members, item.user_id))
         views.append((item, msg, view))
     answers = emit_many_in_order(events)
     for (item, msg, view), online in zip(views, answers):
@@ -211,8 +230,7 @@ def _release(keys: list[int], marks: list[tuple[int, int, int, dt.datetime]]) ->
         db.execute_sql("SELECT pg_advisory_unlock_all()")
     except Exception:  # noqa: BLE001 - the session is unusable: close it, its locks go with it
         log.exception("could not release a batch's conversation locks: connection closed")
-        closer = getattr(db.obj, "manual_close", None)
-        closer() if closer is not None else db.close()
+        close_connection_with_locks()
         return
     for (conv, user), (seq, ts) in best.items():
         advance_read(conv, user, seq, ts)
@@ -221,7 +239,7 @@ def _release(keys: list[int], marks: list[tuple[int, int, int, dt.datetime]]) ->
 def _answer_unstored(item: Send) -> None:
     """A send of the batch that was not stored: its ``client_id`` was (a resend), or its
     conversation is gone."""
-    existing = Message.get_or_none((Message.sender == item.user_id) & (Message.client_id == item.client_id))
+    existing = find_sent(item.user_id, item.client_id)
     if existing is None:
         item.error = NotFound("No such conversation.")
     else:

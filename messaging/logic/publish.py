@@ -61,20 +61,18 @@ def user_rooms(user_ids: Iterable[int]) -> list[str]:
     return [realtime.user_room(u) for u in dict.fromkeys(int(u) for u in user_ids)]
 
 
-def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, skip_sid: str | None = None,
-            rider=None):
+def deliver(user_ids: Iterable[int], event: str, data, ordered: bool = False, skip_sid: str | None = None) -> None:
     """Send ``event`` to every socket of these users (their ``user:<id>`` rooms).
 
     ``ordered``: through the write-only publisher (``emit_in_order``), for events that must keep
-    the conversation's seq order across processes; ``rider``: as ``emit_in_order``'s, whose answer
-    is returned (None otherwise). Nobody to tell: nothing is sent (an empty room list would mean
-    "everyone" to python-socketio).
+    the conversation's seq order across processes. Nobody to tell: nothing is sent (an empty room
+    list would mean "everyone" to python-socketio).
     """
     rooms = user_rooms(user_ids)
     if not rooms:
-        return None
+        return
     if ordered:
-        return emit_in_order(rooms, event, data, rider=rider)
+        emit_in_order(rooms, event, data)
     elif skip_sid is not None and realtime.socketio.server is not None:
         realtime.socketio.emit(event, data, to=rooms, skip_sid=skip_sid)
     else:
@@ -98,9 +96,12 @@ def _publisher():
 
 
 def emit_many_in_order(events: list[tuple[list[str], str, object, object]]) -> list:
-    """``emit_in_order`` for several events ``(rooms, event, data, rider)``, published in this order
-    in one Redis round trip (each rider's commands right after its PUBLISH): each rider's answer,
-    or None (as ``emit_in_order``'s)."""
+    """Emit several events ``(rooms, event, data, rider)`` in this order (as ``emit_in_order``), in one
+    Redis round trip. ``rider(pipe) -> read(reply) | None``: more Redis commands sent in that round
+    trip, queued right after the event's PUBLISH (so Redis runs them after it); returned: each
+    rider's ``read`` of its reply (the send path asks presence this way), or None where it did not
+    ride (no rider, no Redis, an error: the caller asks on its own). Without Redis (one process) the
+    events are plainly emitted, ordered by the caller's lock."""
     publisher = _publisher()
     if publisher is None:
         for rooms, event, data, _rider in events:
@@ -109,46 +110,30 @@ def emit_many_in_order(events: list[tuple[list[str], str, object, object]]) -> l
     return publisher.emit_many(events)
 
 
-def emit_in_order(rooms: str | list[str], event: str, data, rider=None):
-    """Emit so that every web process delivers in one global order (the Redis channel's).
-
-    ``rider(pipe) -> read(reply) | None``: more Redis commands sent in the PUBLISH's round trip
-    (queued on ``pipe`` after the PUBLISH, so Redis runs them after it); returns ``read`` of their
-    reply (the send path asks presence this way), or None when they did not ride (no Redis, an
-    error: the caller asks on its own). Without Redis (one process) this is the plain emit: ordered
-    by the caller's lock.
-    """
+def emit_in_order(rooms: str | list[str], event: str, data) -> None:
+    """Emit so that every web process delivers in one global order (the Redis channel's). Without
+    Redis (one process) this is the plain emit: ordered by the caller's lock."""
     publisher = _publisher()
     if publisher is None:
         realtime.emit_to(rooms, event, data)
-        return None
-    if rider is None:
+    else:
         publisher.emit(event, data, namespace="/", room=rooms)
-        return None
-    return publisher.emit_with(event, data, rooms, rider)
 
 
 class _Publisher(socketio_lib.RedisManager):
-    """The write-only publisher, whose PUBLISH can carry more commands in its round trip (``emit_with``).
+    """The write-only publisher, whose PUBLISHes can go out together, each carrying more commands in
+    the same round trip (``emit_many``).
 
-    python-socketio builds the channel's message in ``emit`` and hands it to ``_publish``, which
-    picks up the current greenlet's (thread's) rider there. If the pipeline fails, the message goes
-    out as the library sends it (``RedisManager._publish``: reconnect, retry) and the answer is None."""
+    python-socketio builds the channel's message in ``emit`` and hands it to ``_publish``: during
+    ``emit_many`` the current greenlet's (thread's) messages are collected there with their riders,
+    then sent in one pipeline (``_send``); otherwise ``_publish`` is the library's own."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._riding = threading.local()
 
-    def emit_with(self, event, data, rooms, rider):
-        self._riding.rider, self._riding.answer = rider, None
-        try:
-            self.emit(event, data, namespace="/", room=rooms)
-            return self._riding.answer
-        finally:
-            self._riding.rider = self._riding.answer = None
-
     def emit_many(self, events) -> list:
-        """``emit_with`` for several ``(rooms, event, data, rider)`` in one pipeline: their answers."""
+        """Emit ``(rooms, event, data, rider)`` in order, in one pipeline: the riders' answers."""
         self._riding.collected = collected = []
         try:
             for rooms, event, data, rider in events:
@@ -159,15 +144,11 @@ class _Publisher(socketio_lib.RedisManager):
         return self._send(collected)
 
     def _publish(self, data):
-        rider = getattr(self._riding, "rider", None)
         collected = getattr(self._riding, "collected", None)
-        if collected is not None:  # (emit_many: sent together afterwards)
-            collected.append((data, rider))
-            return None
-        if rider is None:
+        if collected is None:
             return super()._publish(data)
-        self._riding.rider = None
-        self._riding.answer = self._send([(data, rider)])[0]
+        collected.append((data, self._riding.rider))  # (emit_many: sent together afterwards)
+        return None
 
     def _send(self, collected: list) -> list:
         """One pipeline: each message's PUBLISH, then its rider's commands. The riders' answers (None

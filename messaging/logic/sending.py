@@ -30,7 +30,7 @@ idempotent: the same ``client_id`` again returns the stored message.
 ``message:new`` is published (one PUBLISH whatever the number of members: python-socketio's
 Redis manager sends one message naming every room, each web process resolves them locally)
 after the commit but while a per-conversation lock is still held, through
-``publish.emit_in_order``: senders publish in seq order, Redis keeps that order, every web
+``publish.emit_many_in_order``: senders publish in seq order, Redis keeps that order, every web
 process delivers the conversation's messages in seq order. Nothing else is inside the lock but
 the presence script riding in the PUBLISH's round trip (no round trip of its own: tens of
 microseconds of Redis time, for one round trip less per message).
@@ -92,7 +92,7 @@ from .attachments import claimable
 from .clock import now
 from .history import message_view
 from .office_hours import outside_hours
-from .publish import deliver, published_payload
+from .publish import emit_many_in_order
 from .receipts import advance_read
 
 log = logging.getLogger("lienlac.messaging")
@@ -221,8 +221,7 @@ def _release_pg(conversation_id: int, read_mark: tuple | None) -> None:
         db.execute_sql("SELECT pg_advisory_unlock(%s, %s)", key)
     except Exception:  # noqa: BLE001 - the session is unusable: close it, its locks go with it
         log.exception("could not release a conversation lock: connection closed")
-        closer = getattr(db.obj, "manual_close", None)
-        closer() if closer is not None else db.close()
+        batch.close_connection_with_locks()
         return
     if read_mark is not None:
         advance_read(conversation_id, *read_mark)
@@ -237,10 +236,6 @@ def _insert_sqlite(conversation_id: int, user_id: int, client_id: str, body: str
         raise NotFound("No such conversation.")
     return Message.create(conversation=conversation_id, seq=seq[0], sender=user_id, client_id=client_id, body=body,
                           created_at=ts)
-
-
-def _find_sent(user_id: int, client_id: str) -> Message | None:
-    return Message.get_or_none((Message.sender == user_id) & (Message.client_id == client_id))
 
 
 def _store(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids: list[int],
@@ -262,7 +257,7 @@ def _store(conv_id: int, user_id: int, client_id: str, body: str, attachment_ids
     except pw.IntegrityError:
         # (sender, client_id) is taken: a concurrent send of the same message won (the seq increment
         # rolled back with this statement)
-        existing = _find_sent(user_id, client_id)
+        existing = batch.find_sent(user_id, client_id)
         if existing is None:
             raise
         return None, [], existing
@@ -311,7 +306,7 @@ def send_message(user_id: int, conv: Conversation, client_id, body, attachment_i
     ts = when or now()
     members, teachers = audience if audience is not None else audience_of(conv)
     # a resend is caught by the unique (sender, client_id) index; with files, look first (they are taken)
-    existing, msg, view = (_find_sent(user_id, client_id) if attachment_ids else None), None, None
+    existing, msg, view = (batch.find_sent(user_id, client_id) if attachment_ids else None), None, None
     online = None
     if existing is None:
         msg, view, existing, online = _store_and_publish(conv.id, user_id, client_id, body, attachment_ids, ts,
@@ -365,10 +360,7 @@ def _publish(msg: Message, atts: list[Attachment], members: list[int], sender_id
     in the same Redis round trip (``presence.online_users_in``, run by Redis after the PUBLISH):
     ``(view, online or None)``."""
     view = message_view(msg, atts)
-    payload = published_payload(view)
-    recipients = [u for u in members if u != sender_id]
-    online = deliver(members, "message:new", {"message": payload}, ordered=True,
-                     rider=(lambda pipe: presence.online_users_in(pipe, recipients)) if recipients else None)
+    [online] = emit_many_in_order([batch.new_message_event(view, members, sender_id)])
     return view, online
 
 
